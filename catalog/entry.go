@@ -1,0 +1,88 @@
+package catalog
+
+import "github.com/model-provisioner/model-provisioner/verify"
+
+// Lifecycle is the catalog state of a model. Work in flight and failures are
+// reconcile status, not catalog states: an entry is Active only while its
+// bytes are present and, when a digest was given, verified.
+type Lifecycle string
+
+// Catalog lifecycle states.
+const (
+	// Active: present, verified (or recorded unverified when no digest was
+	// given), and handed to engines.
+	Active Lifecycle = "Active"
+	// Retired: no longer handed to engines, because its spec was removed or
+	// its bytes failed verification (see Entry.Verification).
+	Retired Lifecycle = "Retired"
+)
+
+// Entry is the catalog record of one model.
+type Entry struct {
+	// ID is the normalized model reference; see fetch.Ref.ID.
+	ID string `json:"id"`
+	// Name is the model's name from its spec (or derived from its reference).
+	Name string `json:"name"`
+	// Source is the reference scheme: file, https, hf, s3, oci.
+	Source string `json:"source"`
+	// LocalPath is the file or directory an engine is given.
+	LocalPath string `json:"local_path"`
+	// IsDir is true for directory models (e.g. a safetensors tree).
+	IsDir bool `json:"is_dir,omitempty"`
+	// SizeBytes is the file size, or the sum of file sizes for a directory.
+	SizeBytes int64 `json:"size_bytes"`
+	// Digest is the sha256 of the file as last hashed. Zero for directories.
+	Digest verify.Digest `json:"digest,omitzero"`
+	// Verification is the outcome of the last verification.
+	Verification verify.Outcome `json:"verification"`
+	// Lifecycle is Active or Retired.
+	Lifecycle Lifecycle `json:"lifecycle"`
+	// LastVerifiedMs is when the bytes were last hashed (Unix ms).
+	LastVerifiedMs int64 `json:"last_verified_ms"`
+	// Validators are the source's version markers, used to tell whether a
+	// remote source changed.
+	Validators Validators `json:"validators,omitzero"`
+	// Fingerprint identifies the verified version of the file; an unchanged
+	// fingerprint means the file need not be hashed again.
+	Fingerprint verify.Fingerprint `json:"fingerprint,omitzero"`
+	// Metadata is what was learned from the model's headers.
+	Metadata Metadata `json:"metadata,omitzero"`
+	// HandoffPath is the handoff file written for this model, if any.
+	HandoffPath string `json:"handoff_path,omitempty"`
+	// SpecFile is the models.d file that declares this model; empty for a
+	// model registered by the one-shot ensure command. Only models with a
+	// spec file are retired by the agent when their file goes away.
+	SpecFile string `json:"spec_file,omitempty"`
+	// Owned is true when the agent created the bytes (a download) and may
+	// delete them; false for a user's file, which is never deleted.
+	Owned bool `json:"owned,omitempty"`
+	// CreatedMs, UpdatedMs and RetiredMs are Unix ms timestamps.
+	CreatedMs int64 `json:"created_ms"`
+	UpdatedMs int64 `json:"updated_ms"`
+	RetiredMs int64 `json:"retired_ms,omitempty"`
+}
+
+// Validators are a source's markers of which version was fetched.
+type Validators struct {
+	ETag         string `json:"etag,omitempty"`
+	LastModified string `json:"last_modified,omitempty"`
+	Revision     string `json:"revision,omitempty"`
+	VersionID    string `json:"version_id,omitempty"`
+	OCIDigest    string `json:"oci_digest,omitempty"`
+}
+
+// Metadata describes the model's content as read from its headers.
+type Metadata struct {
+	// Format is "gguf", or empty when unknown.
+	Format string `json:"format,omitempty"`
+	// Architecture is e.g. "llama" (GGUF general.architecture).
+	Architecture string `json:"architecture,omitempty"`
+	// CtxMax is the trained context length; 0 when unknown.
+	CtxMax int64 `json:"ctx_max,omitempty"`
+}
+
+// Usable reports whether e may be handed to an engine: Active, and not
+// failed verification.
+func (e Entry) Usable() bool {
+	return e.Lifecycle == Active && e.Verification.Result != verify.Fail
+}

@@ -1,0 +1,510 @@
+package reconcile
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"strings"
+	"time"
+
+	"golang.org/x/sync/singleflight"
+
+	"github.com/model-provisioner/model-provisioner/catalog"
+	"github.com/model-provisioner/model-provisioner/fetch"
+	"github.com/model-provisioner/model-provisioner/gguf"
+	"github.com/model-provisioner/model-provisioner/handoff"
+	"github.com/model-provisioner/model-provisioner/verify"
+)
+
+// Catalog is what reconcile needs from the on-disk catalog.
+type Catalog interface {
+	// Get returns the entry for id or an error wrapping catalog.ErrNotFound.
+	Get(id string) (catalog.Entry, error)
+	// Update runs fn on the current index under the catalog's lock and
+	// persists it when fn reports a change.
+	Update(fn func(idx *catalog.Index) (bool, error)) error
+}
+
+var _ Catalog = (*catalog.Store)(nil)
+
+// ProvisionerConfig configures a Provisioner.
+type ProvisionerConfig struct {
+	// Catalog records what is present. Required.
+	Catalog Catalog
+	// Fetchers maps reference schemes to fetchers. Required.
+	Fetchers *fetch.Registry
+	// HandoffDir is where <name>.json handoff files go when a spec does not
+	// name its own handoff path. Empty means: no handoff unless the spec
+	// names one.
+	HandoffDir string
+	// Logger receives one line per state change. Defaults to discarding.
+	Logger *slog.Logger
+	// Now returns the current time. Defaults to time.Now.
+	Now func() time.Time
+	// Observer receives fetch and verification measurements. Optional.
+	Observer Observer
+}
+
+// Provisioner makes single models present, verified, registered and handed
+// off. It is safe for concurrent use; concurrent calls for the same model
+// share one execution.
+type Provisioner struct {
+	cat        Catalog
+	fetchers   *fetch.Registry
+	handoffDir string
+	log        *slog.Logger
+	now        func() time.Time
+	obs        Observer
+	flight     singleflight.Group
+}
+
+// NewProvisioner returns a Provisioner, or an error if a required dependency
+// is missing.
+func NewProvisioner(cfg ProvisionerConfig) (*Provisioner, error) {
+	if cfg.Catalog == nil {
+		return nil, errors.New("new provisioner: no catalog")
+	}
+	if cfg.Fetchers == nil {
+		return nil, errors.New("new provisioner: no fetchers")
+	}
+	p := &Provisioner{cat: cfg.Catalog, fetchers: cfg.Fetchers, handoffDir: cfg.HandoffDir, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer}
+	if p.obs == nil {
+		p.obs = nopObserver{}
+	}
+	if p.log == nil {
+		p.log = slog.New(slog.DiscardHandler)
+	}
+	if p.now == nil {
+		p.now = time.Now
+	}
+	return p, nil
+}
+
+// Spec is everything EnsurePresent needs to know about one model.
+type Spec struct {
+	// Name names the model's handoff file; defaults to Ref.DefaultName().
+	Name string
+	// Ref is the parsed model reference.
+	Ref fetch.Ref
+	// Expected is the digest the bytes must have; zero when none was given.
+	Expected verify.Digest
+	// Strict asks for verification; without Expected it only warns.
+	Strict bool
+	// HandoffPath overrides <HandoffDir>/<Name>.json.
+	HandoffPath string
+	// Reverify hashes the bytes even if their fingerprint is unchanged.
+	Reverify bool
+	// SpecFile is the models.d file declaring the model; empty for one-shot.
+	SpecFile string
+}
+
+// ResolvedModel is the result of a successful ensure: what an engine
+// launcher needs to start an engine on the model.
+type ResolvedModel struct {
+	ID           string         `json:"id"`
+	Name         string         `json:"name"`
+	LocalPath    string         `json:"path"`
+	SizeBytes    int64          `json:"size_bytes"`
+	Digest       string         `json:"digest,omitempty"`
+	Verification verify.Outcome `json:"verification"`
+	CtxMax       *int64         `json:"ctx_max"`
+	HandoffPath  string         `json:"handoff_path,omitempty"`
+	// Hashed reports whether this call read and hashed the bytes; false when
+	// the recorded fingerprint showed them unchanged.
+	Hashed bool `json:"hashed"`
+}
+
+// EnsurePresent makes the model named by ref present and verified against
+// digest (zero for none), registers it in the catalog as Active and writes
+// its handoff file.
+func (p *Provisioner) EnsurePresent(ctx context.Context, ref fetch.Ref, digest verify.Digest) (ResolvedModel, error) {
+	return p.Ensure(ctx, Spec{Ref: ref, Expected: digest})
+}
+
+// EnsurePresentString parses s as a model reference, resolving a relative
+// path against the working directory, and calls EnsurePresent.
+func (p *Provisioner) EnsurePresentString(ctx context.Context, s string, digest verify.Digest) (ResolvedModel, error) {
+	wd, err := os.Getwd()
+	if err != nil {
+		return ResolvedModel{}, fmt.Errorf("ensure %q: %w", s, err)
+	}
+	ref, err := fetch.ParseRef(s, wd)
+	if err != nil {
+		return ResolvedModel{}, err
+	}
+	return p.EnsurePresent(ctx, ref, digest)
+}
+
+// Ensure is EnsurePresent with every option of a spec file.
+//
+// Concurrent calls for the same model and options do the I/O once and share
+// the result. On success the catalog entry is Active and the handoff file
+// holds the model's path and metadata. When the bytes are missing or fail
+// verification, a model that was Active is retired (its handoff removed, so
+// no engine is handed bad bytes), the failure is recorded, and the error
+// wraps fetch.ErrNotFound or fetch.ErrDigestMismatch. Whether retrying can
+// help is reported by fetch.IsPermanent.
+func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (ResolvedModel, error) {
+	if spec.Name == "" {
+		spec.Name = SanitizeName(spec.Ref.DefaultName())
+	}
+	if spec.HandoffPath == "" && p.handoffDir != "" {
+		spec.HandoffPath = filepath.Join(p.handoffDir, spec.Name+".json")
+	}
+	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify)}, "\x00")
+	v, err, _ := p.flight.Do(key, func() (any, error) { return p.ensure(ctx, spec) })
+	if err != nil {
+		return ResolvedModel{}, err
+	}
+	return v.(ResolvedModel), nil
+}
+
+func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, error) {
+	id := spec.Ref.ID()
+	log := p.log.With("model", spec.Name, "id", id)
+
+	prev, err := p.cat.Get(id)
+	hadPrev := err == nil
+	if err != nil && !errors.Is(err, catalog.ErrNotFound) {
+		return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
+	}
+	f, err := p.fetchers.Lookup(spec.Ref.Scheme)
+	if err != nil {
+		return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
+	}
+	req := fetch.Request{Ref: spec.Ref, Name: spec.Name, Expected: spec.Expected, Reverify: spec.Reverify}
+	if hadPrev && prev.Verification.Result != verify.Fail && !prev.Digest.IsZero() {
+		req.Known = &fetch.Known{LocalPath: prev.LocalPath, Digest: prev.Digest, Fingerprint: prev.Fingerprint}
+	}
+	start := p.now()
+	res, err := f.Fetch(ctx, req)
+	var hashed int64
+	if res.Hashed {
+		hashed = res.SizeBytes
+	}
+	p.obs.Fetched(string(spec.Ref.Scheme), p.now().Sub(start), hashed, err)
+	if errors.Is(err, fetch.ErrDigestMismatch) {
+		p.obs.Verified(verify.Fail)
+	}
+	if err != nil {
+		err = fmt.Errorf("ensure %s (%s): %w", spec.Name, id, err)
+		if rerr := p.recordFailure(spec, prev, hadPrev, res, err); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return ResolvedModel{}, err
+	}
+
+	now := p.now().UnixMilli()
+	var outcome verify.Outcome
+	switch {
+	case !spec.Expected.IsZero():
+		outcome = verify.Outcome{Result: verify.Pass, Reason: "sha256 matches expected_digest"}
+	case res.IsDir:
+		outcome = verify.Outcome{Result: verify.Warn, Reason: "directory model: no digest to verify"}
+	default:
+		outcome = verify.Outcome{Result: verify.Warn, Reason: "no expected_digest given: sha256 recorded, not verified"}
+	}
+	if res.Hashed || !hadPrev || prev.Verification.Result != outcome.Result {
+		p.obs.Verified(outcome.Result)
+	}
+	if spec.Strict && spec.Expected.IsZero() {
+		log.Warn("strict_verification is set but no expected_digest is given; the model is used unverified: add expected_digest to the spec", "outcome", outcome.Result)
+	}
+
+	next := catalog.Entry{
+		ID:           id,
+		Name:         spec.Name,
+		Source:       string(spec.Ref.Scheme),
+		LocalPath:    res.LocalPath,
+		IsDir:        res.IsDir,
+		SizeBytes:    res.SizeBytes,
+		Digest:       res.Digest,
+		Verification: outcome,
+		Lifecycle:    catalog.Active,
+		Fingerprint:  res.Fingerprint,
+		HandoffPath:  spec.HandoffPath,
+		SpecFile:     spec.SpecFile,
+		Owned:        res.Owned,
+		CreatedMs:    now,
+	}
+	switch {
+	case res.Hashed:
+		next.LastVerifiedMs = now
+	case hadPrev:
+		next.LastVerifiedMs = prev.LastVerifiedMs
+	}
+	if hadPrev {
+		next.CreatedMs = prev.CreatedMs
+		next.Validators = prev.Validators
+		if next.SpecFile == "" {
+			// A one-shot ensure of a model that a spec file declares does
+			// not take it away from the agent.
+			next.SpecFile = prev.SpecFile
+		}
+	}
+	if hadPrev && !res.Hashed && prev.LocalPath == res.LocalPath && prev.Fingerprint == res.Fingerprint && prev.Fingerprint != (verify.Fingerprint{}) {
+		// The bytes are the ones described last time; so is their header.
+		next.Metadata = prev.Metadata
+	} else {
+		next.Metadata = readMetadata(res.LocalPath, res.IsDir)
+	}
+
+	changed := !hadPrev || !sameEntry(prev, next)
+	if changed {
+		next.UpdatedMs = now
+		if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+			idx.Entries[id] = next
+			return true, nil
+		}); err != nil {
+			return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
+		}
+	} else {
+		next = prev
+	}
+
+	handoffChanged := false
+	if spec.HandoffPath != "" {
+		handoffChanged, err = handoff.Write(spec.HandoffPath, handoffFile(next))
+		if err != nil {
+			return ResolvedModel{}, fmt.Errorf("ensure %s: %w; the model is present but engines were not told: fix the handoff directory", id, err)
+		}
+	}
+	if hadPrev && prev.HandoffPath != "" && prev.HandoffPath != spec.HandoffPath {
+		if _, err := removeOwnHandoff(prev.HandoffPath, id); err != nil {
+			log.Warn("could not remove the old handoff file", "path", prev.HandoffPath, "err", err)
+		}
+	}
+	if changed || handoffChanged {
+		log.Info("model active", "path", next.LocalPath, "size_bytes", next.SizeBytes, "digest", next.Digest.String(), "verification", outcome.Result, "hashed", res.Hashed)
+		p.provenance(next, handoff.EventActive, "")
+	} else {
+		log.Debug("model unchanged", "path", next.LocalPath)
+	}
+	return resolved(next, res.Hashed), nil
+}
+
+// Retire marks the model id Retired in the catalog, removes its handoff file
+// (only if that file still describes this model) and writes a provenance
+// record. It never deletes model bytes. Retiring an absent or already
+// retired model does nothing.
+func (p *Provisioner) Retire(id, reason string) error {
+	e, err := p.cat.Get(id)
+	if errors.Is(err, catalog.ErrNotFound) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("retire %s: %w", id, err)
+	}
+	if e.Lifecycle == catalog.Retired {
+		return nil
+	}
+	now := p.now().UnixMilli()
+	if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		cur, ok := idx.Entries[id]
+		if !ok || cur.Lifecycle == catalog.Retired {
+			return false, nil
+		}
+		cur.Lifecycle, cur.RetiredMs, cur.UpdatedMs = catalog.Retired, now, now
+		idx.Entries[id] = cur
+		return true, nil
+	}); err != nil {
+		return fmt.Errorf("retire %s: %w", id, err)
+	}
+	if e.HandoffPath != "" {
+		if _, err := removeOwnHandoff(e.HandoffPath, id); err != nil {
+			return fmt.Errorf("retire %s: %w", id, err)
+		}
+	}
+	p.log.Info("model retired", "model", e.Name, "id", id, "reason", reason)
+	p.provenance(e, handoff.EventRetired, reason)
+	return nil
+}
+
+// Prune deletes from the catalog the entries of models retired longer ago
+// than retention. It removes index entries only; bytes the agent did not
+// create are never touched.
+func (p *Provisioner) Prune(retention time.Duration) (int, error) {
+	cutoff := p.now().Add(-retention).UnixMilli()
+	n := 0
+	err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		for id, e := range idx.Entries {
+			if e.Lifecycle == catalog.Retired && e.SpecFile != "" && e.RetiredMs > 0 && e.RetiredMs < cutoff {
+				delete(idx.Entries, id)
+				n++
+			}
+		}
+		return n > 0, nil
+	})
+	if err != nil {
+		return 0, fmt.Errorf("prune retired models: %w", err)
+	}
+	return n, nil
+}
+
+// recordFailure retires a model whose bytes are gone or bad, so that nothing
+// hands it to an engine, and records why. Transient failures (I/O errors,
+// timeouts) leave the catalog alone: the last verified state still stands.
+func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool, res fetch.Result, cause error) error {
+	mismatch := errors.Is(cause, fetch.ErrDigestMismatch)
+	gone := errors.Is(cause, fetch.ErrNotFound) || errors.Is(cause, fetch.ErrDigestOnDirectory)
+	if !mismatch && !(gone && hadPrev) {
+		return nil
+	}
+	now := p.now().UnixMilli()
+	e := prev
+	if !hadPrev {
+		e = catalog.Entry{ID: spec.Ref.ID(), Name: spec.Name, Source: string(spec.Ref.Scheme), CreatedMs: now}
+	}
+	if mismatch {
+		e.LocalPath, e.SizeBytes, e.Digest, e.Fingerprint = res.LocalPath, res.SizeBytes, res.Digest, res.Fingerprint
+		e.LastVerifiedMs = now
+	}
+	e.Verification = verify.Outcome{Result: verify.Fail, Reason: cause.Error()}
+	wasActive := hadPrev && prev.Lifecycle == catalog.Active
+	e.Lifecycle = catalog.Retired
+	if wasActive || !hadPrev {
+		e.RetiredMs = now
+	}
+	e.UpdatedMs = now
+	if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		idx.Entries[e.ID] = e
+		return true, nil
+	}); err != nil {
+		return fmt.Errorf("record failure of %s: %w", e.ID, err)
+	}
+	var errs []error
+	for _, hp := range []string{prev.HandoffPath, spec.HandoffPath} {
+		if hp == "" {
+			continue
+		}
+		removed, err := removeOwnHandoff(hp, e.ID)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		if removed {
+			p.log.Warn("handoff removed: model failed", "model", e.Name, "id", e.ID, "path", hp)
+		}
+	}
+	if wasActive || mismatch {
+		p.log.Error("model failed", "model", e.Name, "id", e.ID, "reason", cause.Error())
+		p.provenance(e, handoff.EventFailed, cause.Error())
+	}
+	return errors.Join(errs...)
+}
+
+// removeOwnHandoff removes the handoff file at path only if it describes the
+// model id, so that a path shared by mistake never loses another model's
+// handoff.
+func removeOwnHandoff(path, id string) (bool, error) {
+	f, err := handoff.Read(path)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return false, nil
+		}
+		// Unreadable: it cannot be a valid handoff of another model either.
+		return handoff.Remove(path)
+	}
+	if f.Model.ID != id {
+		return false, nil
+	}
+	return handoff.Remove(path)
+}
+
+func (p *Provisioner) provenance(e catalog.Entry, event, reason string) {
+	if e.HandoffPath == "" {
+		return
+	}
+	rec := handoff.Record{
+		Time:         p.now().UTC(),
+		Event:        event,
+		ModelID:      e.ID,
+		Name:         e.Name,
+		Path:         e.LocalPath,
+		SizeBytes:    e.SizeBytes,
+		Digest:       e.Digest.String(),
+		Verification: string(e.Verification.Result),
+		Reason:       reason,
+	}
+	if err := handoff.AppendProvenance(filepath.Dir(e.HandoffPath), rec); err != nil {
+		p.log.Warn("could not write provenance", "model", e.Name, "id", e.ID, "err", err)
+	}
+}
+
+// sameEntry reports whether two entries differ in anything but UpdatedMs.
+func sameEntry(a, b catalog.Entry) bool {
+	a.UpdatedMs, b.UpdatedMs = 0, 0
+	return a == b
+}
+
+func handoffFile(e catalog.Entry) handoff.File {
+	f := handoff.File{
+		Model: handoff.Model{ID: e.ID, Path: e.LocalPath, Name: e.Name},
+		Metadata: handoff.Metadata{
+			SizeBytes:    e.SizeBytes,
+			Format:       e.Metadata.Format,
+			Architecture: e.Metadata.Architecture,
+			Digest:       e.Digest.String(),
+			Verification: string(e.Verification.Result),
+		},
+	}
+	if e.Metadata.CtxMax > 0 {
+		v := e.Metadata.CtxMax
+		f.Metadata.CtxMax = &v
+	}
+	return f
+}
+
+func resolved(e catalog.Entry, hashed bool) ResolvedModel {
+	r := ResolvedModel{
+		ID: e.ID, Name: e.Name, LocalPath: e.LocalPath, SizeBytes: e.SizeBytes,
+		Digest: e.Digest.String(), Verification: e.Verification, HandoffPath: e.HandoffPath, Hashed: hashed,
+	}
+	if e.Metadata.CtxMax > 0 {
+		v := e.Metadata.CtxMax
+		r.CtxMax = &v
+	}
+	return r
+}
+
+// readMetadata reads what the model's header says. It reads only the header
+// (kilobytes of a multi-GB file) and never fails the ensure: a model whose
+// header cannot be read is still a model, with unknown metadata.
+func readMetadata(path string, isDir bool) catalog.Metadata {
+	if isDir {
+		return catalog.Metadata{Format: "directory"}
+	}
+	h, err := gguf.ReadFile(path)
+	if err != nil {
+		return catalog.Metadata{Format: "unknown"}
+	}
+	md := catalog.Metadata{Format: "gguf", Architecture: h.Architecture()}
+	if n, ok := h.ContextLength(); ok && n > 0 {
+		md.CtxMax = n
+	}
+	return md
+}
+
+// SanitizeName turns s into a valid model name: letters, digits, '.', '_'
+// and '-', not starting with '.' or '-', at most 128 characters. Other
+// characters become '_'.
+func SanitizeName(s string) string {
+	b := []byte(s)
+	for i, c := range b {
+		switch {
+		case c >= 'a' && c <= 'z', c >= 'A' && c <= 'Z', c >= '0' && c <= '9', c == '.', c == '_', c == '-':
+		default:
+			b[i] = '_'
+		}
+	}
+	out := strings.TrimLeft(string(b), ".-")
+	if len(out) > 128 {
+		out = out[:128]
+	}
+	if out == "" {
+		out = "model"
+	}
+	return out
+}
