@@ -94,9 +94,13 @@ type modelState struct {
 	queued   bool
 	// rerun asks for another ensure after the one in flight (the spec
 	// changed, or a resync arrived, meanwhile).
-	rerun     bool
-	reverify  bool
-	removed   bool
+	rerun    bool
+	reverify bool
+	removed  bool
+	// activeID is the id last made Active under this name; replacing is an
+	// earlier id still Active, to retire once the new one is.
+	activeID  string
+	replacing string
 	attempts  int
 	nextRetry time.Time
 	status    ModelStatus
@@ -278,11 +282,16 @@ func (l *Loop) Run(ctx context.Context, signals <-chan watch.Signal) error {
 			next.st.queued = false
 			next.st.inFlight = true
 			l.inFlight++
-			phase := PhaseFetching
-			if next.spec.Ref.Scheme == fetch.SchemeFile {
-				phase = PhaseVerifying
+			// A re-check of an active model leaves it active: it stays
+			// usable while its fingerprint (or, on reverify, its hash) is
+			// checked.
+			if next.st.activeID != next.spec.Ref.ID() || next.st.status.Phase != PhaseActive {
+				phase := PhaseFetching
+				if next.spec.Ref.Scheme == fetch.SchemeFile {
+					phase = PhaseVerifying
+				}
+				l.setPhase(next.st, phase, "", next.st.status.LastError)
 			}
-			l.setPhase(next.st, phase, "", "")
 		case r := <-results:
 			l.inFlight--
 			l.finish(r)
@@ -350,6 +359,9 @@ func (l *Loop) pass(sig watch.Signal) {
 		st.file = w.spec.SpecFile
 		l.setSpecError(st, w.specErr)
 		if changed {
+			if st.activeID != "" && st.activeID != w.spec.Ref.ID() {
+				st.replacing = st.activeID
+			}
 			st.spec, st.specKey = w.spec, w.key
 			st.attempts, st.nextRetry = 0, time.Time{}
 			st.status.ID, st.status.SpecFile = w.spec.Ref.ID(), w.spec.SpecFile
@@ -497,7 +509,7 @@ func (l *Loop) retireOrphans(ids map[string]bool, want map[string]wanted) {
 		}
 		reason := "no spec file declares it"
 		if w, ok := want[e.Name]; ok {
-			if st := l.models[e.Name]; st == nil || st.status.Phase != PhaseActive || st.status.ID != w.spec.Ref.ID() {
+			if st := l.models[e.Name]; st == nil || st.activeID != w.spec.Ref.ID() {
 				continue
 			}
 			reason = "replaced by " + w.spec.Ref.ID()
@@ -556,7 +568,15 @@ func (l *Loop) finish(r jobResult) {
 			l.log.Info("model recovered", "model", st.name, "id", r.res.ID, "after_attempts", st.status.Attempts)
 		}
 		st.status.Attempts = 0
+		st.activeID = r.res.ID
 		l.setPhase(st, PhaseActive, r.res.Verification.Reason, st.status.LastError)
+		if st.replacing != "" && st.replacing != r.res.ID {
+			if err := l.cfg.Provisioner.Retire(st.replacing, "replaced by "+r.res.ID); err != nil {
+				l.log.Warn("could not retire replaced model", "model", st.name, "id", st.replacing, "err", err)
+				l.countError("retire")
+			}
+		}
+		st.replacing = ""
 	} else if !errors.Is(r.err, context.Canceled) {
 		st.attempts++
 		delay := l.backoff(st.attempts)

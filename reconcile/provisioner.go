@@ -385,11 +385,12 @@ func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool,
 			errs = append(errs, err)
 		}
 		if removed {
-			p.log.Warn("handoff removed: model failed", "model", e.Name, "id", e.ID, "path", hp)
+			p.log.Info("handoff removed: model failed verification or is gone", "model", e.Name, "id", e.ID, "path", hp)
 		}
 	}
+	// The failure itself is the caller's to report (the loop logs it with
+	// its retry schedule; ensure prints it); here only the record is kept.
 	if wasActive || mismatch {
-		p.log.Error("model failed", "model", e.Name, "id", e.ID, "reason", cause.Error())
 		p.provenance(e, handoff.EventFailed, cause.Error())
 	}
 	return errors.Join(errs...)

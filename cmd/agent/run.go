@@ -181,7 +181,15 @@ func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
 		Concurrency:      cfg.Concurrency,
 		RetiredRetention: cfg.RetiredRetention,
 		Heartbeat:        heartbeat,
-		OnHeartbeat:      func() { notify("WATCHDOG=1") },
+		OnHeartbeat: func() {
+			if !a.ready.Load() {
+				// Before READY=1 only the start timeout runs; a first pass
+				// that is still downloading asks for more time instead of
+				// being killed and restarted from scratch.
+				notify(fmt.Sprintf("EXTEND_TIMEOUT_USEC=%d", (4 * heartbeat).Microseconds()))
+			}
+			notify("WATCHDOG=1")
+		},
 		OnReady: func() {
 			if !a.ready.Swap(true) {
 				a.log.Info("ready")
@@ -253,5 +261,3 @@ func newLevelLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger
 	}
 	return slog.New(slog.NewTextHandler(w, opts))
 }
-
-var _ = fmt.Sprintf
