@@ -179,8 +179,13 @@ func New(cfg Config) (*Watcher, error) {
 	if err != nil {
 		return nil, fmt.Errorf("new watcher: reverify: %w", err)
 	}
-	if cfg.Settle < 0 || cfg.MaxDelay < 0 || cfg.RestartBackoffMax < 0 {
-		return nil, errors.New("new watcher: settle, max delay and restart backoff must not be negative")
+	for _, d := range []struct {
+		field string
+		v     time.Duration
+	}{{"settle", cfg.Settle}, {"max delay", cfg.MaxDelay}, {"restart backoff max", cfg.RestartBackoffMax}} {
+		if d.v < 0 {
+			return nil, fmt.Errorf("new watcher: %s: %v is negative", d.field, d.v)
+		}
 	}
 	if cfg.Settle == 0 {
 		cfg.Settle = defaultSettle
@@ -214,6 +219,7 @@ func New(cfg Config) (*Watcher, error) {
 // day of week) or a descriptor such as "@every 5m" or "@weekly", optionally
 // prefixed with "TZ=Area/City ". The empty string is valid and means
 // "never". A schedule that can never fire, such as "0 0 30 2 *", is an error.
+// ValidateSchedule is safe for concurrent use.
 func ValidateSchedule(spec string) error {
 	_, err := parseSchedule(spec)
 	return err
@@ -530,7 +536,7 @@ func (r *runner) arm() error {
 		}
 		r.fsw = fsw
 	}
-	if false {
+	if r.parent != r.dir && !r.parentWatched {
 		if err := r.watchParent(); err != nil {
 			return err
 		}

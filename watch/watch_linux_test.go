@@ -1,10 +1,10 @@
 package watch
 
 import (
-	"fmt"
 	"os"
 	"path/filepath"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -39,14 +39,15 @@ func TestWatcher_KernelQueueOverflow(t *testing.T) {
 		}
 	}()
 
-	// Each create+remove queues at least two events. On top of the queue
-	// limit, allow for the batch fsnotify's reader already took out of the
-	// kernel before it blocked handing events to the stalled loop.
-	pairs := (limit+8192)/2 + 1
-	for i := range pairs {
-		p := filepath.Join(dir, fmt.Sprintf("f%06d.yaml", i))
-		require.NoError(t, os.WriteFile(p, nil, 0o644))
-		require.NoError(t, os.Remove(p))
+	// Renaming one file back and forth queues two events (moved from, moved
+	// to) per system call. On top of the queue limit, allow for the batch
+	// fsnotify's reader took out of the kernel before it blocked handing
+	// events to the stalled loop.
+	a, b := filepath.Join(dir, "a.yaml"), filepath.Join(dir, "b.yaml")
+	require.NoError(t, os.WriteFile(a, nil, 0o644))
+	for range (limit+8192)/2 + 1 {
+		require.NoError(t, syscall.Rename(a, b))
+		a, b = b, a
 	}
 	close(release)
 	released = true

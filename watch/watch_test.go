@@ -4,8 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -183,7 +185,8 @@ func TestNew(t *testing.T) {
 		{name: "invalid resync", cfg: Config{Dir: "/m", Resync: "every 5 minutes"}, wantErr: "resync:"},
 		{name: "invalid reverify", cfg: Config{Dir: "/m", Reverify: "@fortnightly"}, wantErr: "reverify:"},
 		{name: "resync never fires", cfg: Config{Dir: "/m", Resync: "0 0 30 2 *"}, wantErr: "resync:"},
-		{name: "negative settle", cfg: Config{Dir: "/m", Settle: -time.Second}, wantErr: "settle"},
+		{name: "negative settle", cfg: Config{Dir: "/m", Settle: -time.Second}, wantErr: "settle:"},
+		{name: "negative backoff", cfg: Config{Dir: "/m", RestartBackoffMax: -time.Second}, wantErr: "restart backoff max:"},
 		{name: "max delay below settle", cfg: Config{Dir: "/m", Settle: time.Second, MaxDelay: 500 * time.Millisecond}, wantErr: "max delay"},
 	}
 	for _, tc := range tests {
@@ -434,14 +437,14 @@ func TestWatcher_IgnoresIrrelevantNames(t *testing.T) {
 			write(t, filepath.Join(filepath.Dir(dir), "agent.yaml"), "x")
 		}},
 	}
+	// One watcher for all cases: each case must leave it quiet.
+	dir := filepath.Join(t.TempDir(), "models.d")
+	require.NoError(t, os.Mkdir(dir, 0o755))
+	w := startWatcher(t, Config{Dir: dir, Settle: 50 * time.Millisecond, Relevant: specName})
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
-			t.Parallel()
-			dir := filepath.Join(t.TempDir(), "models.d")
-			require.NoError(t, os.Mkdir(dir, 0o755))
-			w := startWatcher(t, Config{Dir: dir, Settle: 50 * time.Millisecond, Relevant: specName})
 			tc.change(t, dir)
-			expectQuiet(t, w.C(), 400*time.Millisecond)
+			expectQuiet(t, w.C(), 300*time.Millisecond)
 		})
 	}
 }
@@ -557,7 +560,7 @@ func TestWatcher_DirLifecycle(t *testing.T) {
 			change: func(t *testing.T, w *Watcher, dir string) {
 				require.NoError(t, os.RemoveAll(dir))
 				waitSignal(t, w.C(), 2*time.Second, "rescan after the directory vanished", isRescan)
-				drain(w.C(), 300*time.Millisecond)
+				drain(w.C(), 200*time.Millisecond)
 				require.NoError(t, os.Mkdir(dir, 0o755))
 				waitSignal(t, w.C(), 2*time.Second, "rescan after the directory came back", isRescan)
 			},
@@ -572,10 +575,10 @@ func TestWatcher_DirLifecycle(t *testing.T) {
 				require.NoError(t, os.Rename(dir, dir+".old"))
 				require.NoError(t, os.Rename(staging, dir))
 				waitSignal(t, w.C(), 2*time.Second, "rescan after the directory was replaced", isRescan)
-				drain(w.C(), 300*time.Millisecond)
+				drain(w.C(), 200*time.Millisecond)
 				// The watch must have left the old directory.
 				write(t, filepath.Join(dir+".old", "y.yaml"), "name: y\n")
-				expectQuiet(t, w.C(), 400*time.Millisecond)
+				expectQuiet(t, w.C(), 300*time.Millisecond)
 			},
 		},
 		{
@@ -610,7 +613,7 @@ func TestWatcher_DirLifecycle(t *testing.T) {
 			change: func(t *testing.T, w *Watcher, dir string) {
 				require.NoError(t, os.RemoveAll(filepath.Dir(dir)))
 				waitSignal(t, w.C(), 2*time.Second, "rescan after the parent vanished", isRescan)
-				drain(w.C(), 300*time.Millisecond)
+				drain(w.C(), 200*time.Millisecond)
 				require.NoError(t, os.MkdirAll(dir, 0o755))
 				waitSignal(t, w.C(), 3*time.Second, "rescan after the directory came back", isRescan)
 			},
@@ -632,7 +635,7 @@ func TestWatcher_DirLifecycle(t *testing.T) {
 			})
 			tc.change(t, w, dir)
 
-			drain(w.C(), 300*time.Millisecond)
+			drain(w.C(), 200*time.Millisecond)
 			write(t, filepath.Join(dir, "z.yaml"), "name: z\n")
 			waitSignal(t, w.C(), time.Second, "signal for a file in the directory", isFsnotify)
 		})
@@ -700,19 +703,20 @@ func TestWatcher_Errors(t *testing.T) {
 func TestWatcher_Schedules(t *testing.T) {
 	t.Parallel()
 	tests := []struct {
-		name string
-		cfg  Config
-		want Signal
+		name  string
+		cfg   Config
+		want  Signal
+		ticks int // more than one shows the schedule keeps firing
 	}{
-		{name: "resync", cfg: Config{Resync: "@every 1s"}, want: Signal{Reason: ReasonResync}},
-		{name: "reverify", cfg: Config{Reverify: "@every 1s"}, want: Signal{Reverify: true, Reason: ReasonReverify}},
+		{name: "resync", cfg: Config{Resync: "@every 1s"}, want: Signal{Reason: ReasonResync}, ticks: 2},
+		{name: "reverify", cfg: Config{Reverify: "@every 1s"}, want: Signal{Reverify: true, Reason: ReasonReverify}, ticks: 1},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
 			tc.cfg.Dir = t.TempDir()
 			w := startWatcher(t, tc.cfg)
-			for i := range 2 { // the schedule keeps firing
+			for i := range tc.ticks {
 				sig := waitSignal(t, w.C(), 2500*time.Millisecond, fmt.Sprintf("tick %d", i+1), nil)
 				assert.Equal(t, tc.want, sig)
 			}
@@ -724,4 +728,134 @@ func TestWatcher_RunTwice(t *testing.T) {
 	t.Parallel()
 	w := startWatcher(t, Config{Dir: t.TempDir()})
 	assert.Error(t, w.Run(context.Background()), "a second concurrent Run must be refused")
+}
+
+// TestRunner_recheck checks the repair of watches that went stale without
+// an event saying so (events lost in an overflow, a watch the kernel dropped
+// silently). It drives a runner directly, without Run, and never reads its
+// events: exactly the situation in which they are lost.
+func TestRunner_recheck(t *testing.T) {
+	tests := []struct {
+		name        string
+		setup       func(t *testing.T, dir string)
+		change      func(t *testing.T, r *runner, dir string)
+		wantRescan  bool
+		wantWatched bool
+	}{
+		{
+			name:        "nothing changed",
+			setup:       mkdirWithSpec,
+			change:      func(*testing.T, *runner, string) {},
+			wantWatched: true,
+		},
+		{
+			name:  "watch dropped",
+			setup: mkdirWithSpec,
+			change: func(t *testing.T, r *runner, dir string) {
+				require.NoError(t, r.fsw.Remove(dir))
+			},
+			wantRescan:  true,
+			wantWatched: true,
+		},
+		{
+			name:  "directory replaced",
+			setup: mkdirWithSpec,
+			change: func(t *testing.T, r *runner, dir string) {
+				require.NoError(t, os.Rename(dir, dir+".old"))
+				mkdirWithSpec(t, dir)
+			},
+			wantRescan:  true,
+			wantWatched: true,
+		},
+		{
+			name:        "directory appeared",
+			setup:       func(*testing.T, string) {},
+			change:      func(t *testing.T, _ *runner, dir string) { mkdirWithSpec(t, dir) },
+			wantRescan:  true,
+			wantWatched: true,
+		},
+		{
+			name:       "directory vanished",
+			setup:      mkdirWithSpec,
+			change:     func(t *testing.T, _ *runner, dir string) { require.NoError(t, os.RemoveAll(dir)) },
+			wantRescan: true,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := filepath.Join(t.TempDir(), "models.d")
+			tc.setup(t, dir)
+			w, err := New(Config{Dir: dir})
+			require.NoError(t, err)
+			r := newRunner(w)
+			defer r.shutdown()
+			require.NoError(t, r.arm())
+			r.started = true
+
+			tc.change(t, r, dir)
+			r.recheck()
+			assert.Equal(t, tc.wantRescan, r.hasPending && r.pending.Rescan, "rescan pending")
+			require.NotNil(t, r.fsw)
+			assert.Equal(t, tc.wantWatched, slices.Contains(r.fsw.WatchList(), dir), "directory watched")
+		})
+	}
+}
+
+// lockedBuffer lets the test read what Run's goroutine logs.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf strings.Builder
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// TestWatcher_Logs checks that routine changes stay below Info, so a quiet
+// host has quiet logs, while the directory vanishing is reported.
+func TestWatcher_Logs(t *testing.T) {
+	t.Parallel()
+	tests := []struct {
+		name   string
+		change func(t *testing.T, dir string)
+		want   string // substring of the Info+ log; empty means no Info+ record
+	}{
+		{name: "file changes", change: func(t *testing.T, dir string) {
+			write(t, filepath.Join(dir, "x.yaml"), "name: x\n")
+			write(t, filepath.Join(dir, ".x.yaml.swp"), "swap")
+			require.NoError(t, os.Remove(filepath.Join(dir, "x.yaml")))
+		}},
+		{name: "directory removed", change: func(t *testing.T, dir string) {
+			require.NoError(t, os.RemoveAll(dir))
+		}, want: "models directory disappeared"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			dir := filepath.Join(t.TempDir(), "models.d")
+			mkdirWithSpec(t, dir)
+			var logs lockedBuffer
+			w := startWatcher(t, Config{
+				Dir:      dir,
+				Settle:   50 * time.Millisecond,
+				Relevant: specName,
+				Logger:   slog.New(slog.NewTextHandler(&logs, &slog.HandlerOptions{Level: slog.LevelInfo})),
+			})
+			tc.change(t, dir)
+			waitSignal(t, w.C(), 2*time.Second, "signal after the change", nil)
+			if tc.want == "" {
+				assert.Empty(t, logs.String())
+			} else {
+				assert.Contains(t, logs.String(), tc.want)
+			}
+		})
+	}
 }
