@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 )
 
 // tempInfix marks temp files made by Write: ".<base>.tmp-<random>". The
@@ -124,4 +125,28 @@ func RemoveStale(target string) error {
 func globEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
 	return r.Replace(s)
+}
+
+// Lock takes an exclusive advisory lock on the file at path, creating it,
+// and returns the function that releases it. It blocks until the lock is
+// free. flock locks belong to the open file description, so the lock works
+// between goroutines of one process as well as between processes, and the
+// kernel releases it when its holder dies: a killed writer never leaves a
+// lock behind.
+func Lock(path string) (func(), error) {
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o644)
+	if err != nil {
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	for {
+		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
+		if !errors.Is(err, syscall.EINTR) {
+			break
+		}
+	}
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("lock %s: %w", path, err)
+	}
+	return func() { f.Close() }, nil
 }

@@ -11,7 +11,6 @@ import (
 	"slices"
 	"strings"
 	"sync"
-	"syscall"
 
 	"github.com/model-provisioner/model-provisioner/atomicfile"
 )
@@ -238,25 +237,13 @@ func (s *Store) Update(fn func(idx *Index) (changed bool, err error)) error {
 }
 
 // lock takes the exclusive advisory lock that serializes index writers
-// across processes. flock locks belong to the open file description, so each
-// call opens its own descriptor and the lock is released when it is closed,
-// including by the kernel when the process dies.
+// across processes.
 func (s *Store) lock() (func(), error) {
-	f, err := os.OpenFile(s.lockPath, os.O_RDWR|os.O_CREATE, 0o644)
+	unlock, err := atomicfile.Lock(s.lockPath)
 	if err != nil {
-		return nil, fmt.Errorf("catalog lock: %w", err)
+		return nil, fmt.Errorf("catalog: %w", err)
 	}
-	for {
-		err = syscall.Flock(int(f.Fd()), syscall.LOCK_EX)
-		if !errors.Is(err, syscall.EINTR) {
-			break
-		}
-	}
-	if err != nil {
-		f.Close()
-		return nil, fmt.Errorf("catalog lock %s: %w", s.lockPath, err)
-	}
-	return func() { f.Close() }, nil
+	return unlock, nil
 }
 
 func (s *Store) read() (*Index, error) {

@@ -11,6 +11,10 @@ import (
 	"github.com/model-provisioner/model-provisioner/atomicfile"
 )
 
+// LockFile is the hidden lock file that serializes the writers of a handoff
+// directory.
+const LockFile = ".model-provisioner.lock"
+
 // File is the handoff document. The fields model.id, model.path,
 // metadata.size_bytes and metadata.ctx_max are the stable contract every
 // engine integration relies on; the rest are additions an engine may ignore.
@@ -67,8 +71,15 @@ func Write(path string, f File) (bool, error) {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("handoff %s: create directory: %w", path, err)
 	}
-	// A writer killed mid-write leaves a hidden temp file; it is ours and
-	// nobody reads it, so clear it before writing the next generation.
+	// Writers of one handoff directory (the agent and one-shot ensures)
+	// take turns. Holding the lock, no other writer is mid-write, so any
+	// temp file left for this path is from a writer that was killed, and
+	// can go.
+	unlock, err := atomicfile.Lock(filepath.Join(filepath.Dir(path), LockFile))
+	if err != nil {
+		return false, fmt.Errorf("handoff %s: %w", path, err)
+	}
+	defer unlock()
 	_ = atomicfile.RemoveStale(path)
 	changed, err := atomicfile.WriteIfChanged(path, data, 0o644)
 	if err != nil {
