@@ -1,6 +1,10 @@
 package catalog
 
-import "github.com/model-provisioner/model-provisioner/verify"
+import (
+	"reflect"
+
+	"github.com/model-provisioner/model-provisioner/verify"
+)
 
 // Lifecycle is the catalog state of a model. Work in flight and failures are
 // reconcile status, not catalog states: an entry is Active only while its
@@ -45,6 +49,9 @@ type Entry struct {
 	// Fingerprint identifies the verified version of the file; an unchanged
 	// fingerprint means the file need not be hashed again.
 	Fingerprint verify.Fingerprint `json:"fingerprint,omitzero"`
+	// Files lists each file of a multi-file model with its digest and the
+	// fingerprint it had when verified.
+	Files []File `json:"files,omitempty"`
 	// Metadata is what was learned from the model's headers.
 	Metadata Metadata `json:"metadata,omitzero"`
 	// HandoffPath is the handoff file written for this model, if any.
@@ -61,6 +68,17 @@ type Entry struct {
 	UpdatedMs int64 `json:"updated_ms"`
 	RetiredMs int64 `json:"retired_ms,omitempty"`
 }
+
+// File is one verified file of a multi-file model.
+type File struct {
+	Path        string             `json:"path"`
+	SizeBytes   int64              `json:"size_bytes"`
+	Digest      verify.Digest      `json:"digest"`
+	Fingerprint verify.Fingerprint `json:"fingerprint"`
+}
+
+// Equal reports whether two entries are identical.
+func (e Entry) Equal(o Entry) bool { return reflect.DeepEqual(e, o) }
 
 // Validators are a source's markers of which version was fetched.
 type Validators struct {

@@ -149,7 +149,7 @@ func (s *Store) Put(e Entry) error {
 		return errors.New("catalog put: entry has no id")
 	}
 	return s.Update(func(idx *Index) (bool, error) {
-		if old, ok := idx.Entries[e.ID]; ok && old == e {
+		if old, ok := idx.Entries[e.ID]; ok && old.Equal(e) {
 			return false, nil
 		}
 		idx.Entries[e.ID] = e

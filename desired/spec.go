@@ -9,6 +9,7 @@ import (
 	"io"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
 	"regexp"
 	"slices"
@@ -38,13 +39,14 @@ const (
 	fieldDigest   = "expected_digest"
 	fieldStrict   = "strict_verification"
 	fieldHandoff  = "handoff"
+	fieldInclude  = "include"
 	fieldAlgo     = "algo"
 	fieldValue    = "value"
 	fieldPath     = "path"
 )
 
 var (
-	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff}
+	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff, fieldInclude}
 	digestFields  = []string{fieldAlgo, fieldValue}
 	handoffFields = []string{fieldPath}
 )
@@ -69,6 +71,9 @@ type Model struct {
 	// HandoffPath is handoff.path made absolute and cleaned, or "" when the
 	// spec does not set it.
 	HandoffPath string
+	// Include lists glob patterns selecting the files of a multi-file
+	// model (an hf: repository, an s3:// prefix); empty means all files.
+	Include []string
 	// File is the absolute path of the spec file (the link, for a symlink).
 	File string
 	// Hash is the hex SHA-256 of the file's raw bytes, so that callers can
@@ -362,6 +367,12 @@ func (p *parser) model(root *yaml.Node, out *parsed) error {
 				return err
 			}
 			out.HandoffPath = path
+		case fieldInclude:
+			inc, err := p.include(v)
+			if err != nil {
+				return err
+			}
+			out.Include = inc
 		}
 		return nil
 	})
@@ -380,6 +391,38 @@ func (p *parser) model(root *yaml.Node, out *parsed) error {
 		out.Name = name
 	}
 	return nil
+}
+
+// MaxIncludePatterns bounds the include list.
+const MaxIncludePatterns = 64
+
+// include reads the include list: a sequence of glob patterns (a single
+// string is accepted as a list of one). Patterns use path.Match syntax on
+// slash-separated paths; "**/" matches any number of directories.
+func (p *parser) include(v *yaml.Node) ([]string, error) {
+	if isNull(v) {
+		return nil, nil
+	}
+	items := []*yaml.Node{v}
+	if v.Kind == yaml.SequenceNode {
+		items = v.Content
+	}
+	if len(items) > MaxIncludePatterns {
+		return nil, p.errAt(v, fieldInclude, fmt.Errorf("%w: %d patterns, at most %d", ErrWrongType, len(items), MaxIncludePatterns))
+	}
+	var out []string
+	for _, it := range items {
+		s, err := p.reqString(it, fieldInclude)
+		if err != nil {
+			return nil, err
+		}
+		pat := strings.TrimPrefix(s, "**/")
+		if _, err := path.Match(pat, ""); err != nil || s == "" || strings.HasPrefix(s, "/") || strings.Contains(s, "..") {
+			return nil, p.errAt(it, fieldInclude, fmt.Errorf("%w: %q is not a valid relative glob pattern (e.g. \"*.safetensors\", \"tokenizer*\", \"**/*.json\")", ErrWrongType, truncate(s)))
+		}
+		out = append(out, s)
+	}
+	return out, nil
 }
 
 // digest reads the expected_digest mapping. A null value means no digest.

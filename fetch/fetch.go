@@ -54,6 +54,8 @@ type Known struct {
 	LocalPath   string
 	Digest      verify.Digest
 	Fingerprint verify.Fingerprint
+	// Files are the verified files of a multi-file model.
+	Files []File
 }
 
 // Request asks a fetcher to make one model present and verified.
@@ -69,6 +71,12 @@ type Request struct {
 	// Reverify forces the bytes to be hashed even when Known says they are
 	// unchanged (the scheduled full re-hash).
 	Reverify bool
+	// Progress, when set, receives bytes done and total (-1 unknown) while
+	// a download runs.
+	Progress func(done, total int64)
+	// Include selects the files of a multi-file model by glob pattern;
+	// empty means every file.
+	Include []string
 }
 
 // Result describes the verified bytes on local disk.
@@ -88,6 +96,28 @@ type Result struct {
 	Fingerprint verify.Fingerprint
 	// Owned is true when the agent created the bytes and may delete them.
 	Owned bool
+	// Validators identify the version of the source that was fetched.
+	Validators Validators
+	// Files lists the files of a multi-file model with their digests.
+	Files []File
+}
+
+// Validators are a source's markers of which version was fetched.
+type Validators struct {
+	ETag         string
+	LastModified string
+	Revision     string
+	VersionID    string
+	OCIDigest    string
+}
+
+// File is one file of a multi-file model.
+type File struct {
+	// Path is slash-separated, relative to the model directory.
+	Path        string             `json:"path"`
+	SizeBytes   int64              `json:"size_bytes"`
+	Digest      verify.Digest      `json:"digest"`
+	Fingerprint verify.Fingerprint `json:"fingerprint"`
 }
 
 // Fetcher makes the model named by a Request present on local disk and

@@ -80,6 +80,7 @@ type Loop struct {
 
 	mu         sync.Mutex // guards the fields below; never held across I/O
 	status     map[string]ModelStatus
+	progress   map[string]*progress // downloads in flight, by name
 	specErrs   []FileError
 	ready      bool
 	lastResync time.Time
@@ -153,6 +154,7 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		models:     map[string]*modelState{},
 		loggedErrs: map[string]string{},
 		status:     map[string]ModelStatus{},
+		progress:   map[string]*progress{},
 		kick:       make(chan watch.Signal, 1),
 	}
 	if l.log == nil {
@@ -160,6 +162,7 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 	}
 	if cfg.Metrics != nil {
 		cfg.Metrics.setPhaseSource(l.phaseCounts)
+		cfg.Metrics.setDownloadSource(l.Downloads)
 	}
 	return l, nil
 }
@@ -178,6 +181,9 @@ func (l *Loop) Status() Report {
 	defer l.mu.Unlock()
 	r := Report{Ready: l.ready, LastResync: l.lastResync, ModelsDir: l.cfg.ModelsDir, Models: make([]ModelStatus, 0, len(l.status)), SpecErrors: slices.Clone(l.specErrs)}
 	for _, s := range l.status {
+		if p := l.progress[s.Name]; p != nil {
+			s.BytesDone, s.BytesTotal, s.RateBytesPerSec = p.done, p.total, p.rate
+		}
 		r.Models = append(r.Models, s)
 	}
 	slices.SortFunc(r.Models, func(a, b ModelStatus) int { return cmp.Compare(a.Name, b.Name) })
@@ -307,7 +313,49 @@ func (l *Loop) nextJob() job {
 	st := l.queue[0]
 	j := job{st: st, spec: st.spec, reverify: st.reverify}
 	j.spec.Reverify = st.reverify
+	name := st.name
+	j.spec.Progress = func(done, total int64) { l.recordProgress(name, done, total) }
 	return j
+}
+
+// progress is a download's latest bytes and an exponentially smoothed rate.
+type progress struct {
+	done, total int64
+	rate        float64
+	at          time.Time
+}
+
+// recordProgress is called from workers while a download runs.
+func (l *Loop) recordProgress(name string, done, total int64) {
+	now := time.Now()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	p := l.progress[name]
+	if p == nil {
+		l.progress[name] = &progress{done: done, total: total, at: now}
+		return
+	}
+	if dt := now.Sub(p.at).Seconds(); dt >= 0.2 {
+		inst := float64(done-p.done) / dt
+		if p.rate == 0 {
+			p.rate = inst
+		} else {
+			p.rate = 0.7*p.rate + 0.3*inst
+		}
+		p.done, p.at = done, now
+	}
+	p.total = total
+}
+
+// Downloads returns the progress of the downloads in flight, by model name.
+func (l *Loop) Downloads() map[string][3]float64 {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	out := make(map[string][3]float64, len(l.progress))
+	for name, p := range l.progress {
+		out[name] = [3]float64{float64(p.done), float64(p.total), p.rate}
+	}
+	return out
 }
 
 func (l *Loop) worker(ctx context.Context, jobs <-chan job, results chan<- jobResult) {
@@ -487,7 +535,7 @@ func specFromModel(m desired.Model) (Spec, error) {
 	}
 	return Spec{
 		Name: m.Name, Ref: ref, Expected: m.ExpectedDigest, Strict: m.Strict,
-		HandoffPath: m.HandoffPath, SpecFile: m.File,
+		HandoffPath: m.HandoffPath, SpecFile: m.File, Include: m.Include,
 	}, nil
 }
 
@@ -549,6 +597,9 @@ func (l *Loop) enqueue(st *modelState) {
 func (l *Loop) finish(r jobResult) {
 	st := r.st
 	st.inFlight = false
+	l.mu.Lock()
+	delete(l.progress, st.name)
+	l.mu.Unlock()
 	st.reverify = st.reverify && r.err != nil
 	now := l.cfg.Clock.Now()
 	if st.removed {

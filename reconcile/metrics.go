@@ -23,9 +23,13 @@ type Metrics struct {
 	overflows     prometheus.Counter
 	lastResync    prometheus.Gauge
 	modelsDesc    *prometheus.Desc
+	dlDoneDesc    *prometheus.Desc
+	dlSizeDesc    *prometheus.Desc
+	dlRateDesc    *prometheus.Desc
 
-	mu     sync.Mutex
-	phases func() map[Phase]int
+	mu        sync.Mutex
+	phases    func() map[Phase]int
+	downloads func() map[string][3]float64
 }
 
 var _ Observer = (*Metrics)(nil)
@@ -83,6 +87,9 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Help: "Unix time when every declared model was last found present and verified.",
 		}),
 		modelsDesc: prometheus.NewDesc(ns+"_models", "Declared models by reconcile phase.", []string{"phase"}, nil),
+		dlDoneDesc: prometheus.NewDesc(ns+"_download_done_bytes", "Bytes on disk of each download in flight.", []string{"model"}, nil),
+		dlSizeDesc: prometheus.NewDesc(ns+"_download_size_bytes", "Size of each download in flight (-1 unknown).", []string{"model"}, nil),
+		dlRateDesc: prometheus.NewDesc(ns+"_download_rate_bytes_per_second", "Smoothed rate of each download in flight.", []string{"model"}, nil),
 	}
 	for _, r := range []verify.Result{verify.Pass, verify.Warn, verify.Fail} {
 		m.verifications.WithLabelValues(string(r))
@@ -119,16 +126,34 @@ func (m *Metrics) setPhaseSource(fn func() map[Phase]int) {
 	m.mu.Unlock()
 }
 
+func (m *Metrics) setDownloadSource(fn func() map[string][3]float64) {
+	m.mu.Lock()
+	m.downloads = fn
+	m.mu.Unlock()
+}
+
 // phaseCollector reports models by phase from the loop's status at scrape
 // time, so the gauge can never drift from what /status shows.
 type phaseCollector Metrics
 
-func (c *phaseCollector) Describe(ch chan<- *prometheus.Desc) { ch <- c.modelsDesc }
+func (c *phaseCollector) Describe(ch chan<- *prometheus.Desc) {
+	ch <- c.modelsDesc
+	ch <- c.dlDoneDesc
+	ch <- c.dlSizeDesc
+	ch <- c.dlRateDesc
+}
 
 func (c *phaseCollector) Collect(ch chan<- prometheus.Metric) {
 	c.mu.Lock()
-	fn := c.phases
+	fn, dl := c.phases, c.downloads
 	c.mu.Unlock()
+	if dl != nil {
+		for name, v := range dl() {
+			ch <- prometheus.MustNewConstMetric(c.dlDoneDesc, prometheus.GaugeValue, v[0], name)
+			ch <- prometheus.MustNewConstMetric(c.dlSizeDesc, prometheus.GaugeValue, v[1], name)
+			ch <- prometheus.MustNewConstMetric(c.dlRateDesc, prometheus.GaugeValue, v[2], name)
+		}
+	}
 	var counts map[Phase]int
 	if fn != nil {
 		counts = fn()

@@ -99,6 +99,10 @@ type Spec struct {
 	Reverify bool
 	// SpecFile is the models.d file declaring the model; empty for one-shot.
 	SpecFile string
+	// Include selects the files of a multi-file model.
+	Include []string
+	// Progress, when set, receives download progress (bytes done, total).
+	Progress func(done, total int64) `json:"-"`
 }
 
 // ResolvedModel is the result of a successful ensure: what an engine
@@ -154,7 +158,7 @@ func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if spec.HandoffPath == "" && p.handoffDir != "" {
 		spec.HandoffPath = filepath.Join(p.handoffDir, spec.Name+".json")
 	}
-	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify)}, "\x00")
+	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify, spec.Include)}, "\x00")
 	v, err, _ := p.flight.Do(key, func() (any, error) { return p.ensure(ctx, spec) })
 	if err != nil {
 		return ResolvedModel{}, err
@@ -175,9 +179,12 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if err != nil {
 		return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
 	}
-	req := fetch.Request{Ref: spec.Ref, Name: spec.Name, Expected: spec.Expected, Reverify: spec.Reverify}
-	if hadPrev && prev.Verification.Result != verify.Fail && !prev.Digest.IsZero() {
+	req := fetch.Request{Ref: spec.Ref, Name: spec.Name, Expected: spec.Expected, Reverify: spec.Reverify, Progress: spec.Progress, Include: spec.Include}
+	if hadPrev && prev.Verification.Result != verify.Fail && (!prev.Digest.IsZero() || len(prev.Files) > 0) {
 		req.Known = &fetch.Known{LocalPath: prev.LocalPath, Digest: prev.Digest, Fingerprint: prev.Fingerprint}
+		for _, f := range prev.Files {
+			req.Known.Files = append(req.Known.Files, fetch.File(f))
+		}
 	}
 	start := p.now()
 	res, err := f.Fetch(ctx, req)
@@ -228,6 +235,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		HandoffPath:  spec.HandoffPath,
 		SpecFile:     spec.SpecFile,
 		Owned:        res.Owned,
+		Files:        catalogFiles(res.Files),
 		CreatedMs:    now,
 	}
 	switch {
@@ -236,9 +244,12 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	case hadPrev:
 		next.LastVerifiedMs = prev.LastVerifiedMs
 	}
+	next.Validators = catalog.Validators(res.Validators)
 	if hadPrev {
 		next.CreatedMs = prev.CreatedMs
-		next.Validators = prev.Validators
+		if res.Validators == (fetch.Validators{}) {
+			next.Validators = prev.Validators
+		}
 		if next.SpecFile == "" {
 			// A one-shot ensure of a model that a spec file declares does
 			// not take it away from the agent.
@@ -434,10 +445,21 @@ func (p *Provisioner) provenance(e catalog.Entry, event, reason string) {
 	}
 }
 
+func catalogFiles(fs []fetch.File) []catalog.File {
+	if len(fs) == 0 {
+		return nil
+	}
+	out := make([]catalog.File, len(fs))
+	for i, f := range fs {
+		out[i] = catalog.File(f)
+	}
+	return out
+}
+
 // sameEntry reports whether two entries differ in anything but UpdatedMs.
 func sameEntry(a, b catalog.Entry) bool {
 	a.UpdatedMs, b.UpdatedMs = 0, 0
-	return a == b
+	return a.Equal(b)
 }
 
 func handoffFile(e catalog.Entry) handoff.File {

@@ -42,9 +42,11 @@ type ModelStatus struct {
 	NextRetry      *time.Time `json:"next_retry,omitempty"`
 	BytesDone      int64      `json:"bytes_done"`
 	BytesTotal     int64      `json:"bytes_total"`
-	Path           string     `json:"path,omitempty"`
-	Verification   string     `json:"verification,omitempty"`
-	HandoffPath    string     `json:"handoff_path,omitempty"`
+	// RateBytesPerSec is the smoothed download rate while fetching.
+	RateBytesPerSec float64 `json:"rate_bytes_per_second,omitempty"`
+	Path            string  `json:"path,omitempty"`
+	Verification    string  `json:"verification,omitempty"`
+	HandoffPath     string  `json:"handoff_path,omitempty"`
 }
 
 // FileError is a spec file that fails to parse and has no last good version
