@@ -51,25 +51,44 @@ type Config struct {
 	LogLevel  string `koanf:"log_level"`
 	// RetiredRetention is how long retired models stay in the catalog.
 	RetiredRetention time.Duration `koanf:"retired_retention"`
+	// Offline serves only models already present; nothing touches the
+	// network. HF_HUB_OFFLINE=1 also turns it on for hf: models.
+	Offline bool `koanf:"offline"`
+	// AllowHTTP permits plain http:// model references.
+	AllowHTTP bool `koanf:"allow_http"`
+	// DownloadParts and DownloadPartSize shape parallel ranged downloads.
+	DownloadParts    int   `koanf:"download_parts"`
+	DownloadPartSize int64 `koanf:"download_part_size"`
+	// StallTimeout drops and resumes a download stream that delivers no
+	// byte for this long.
+	StallTimeout time.Duration `koanf:"stall_timeout"`
+	// FreeSpaceHeadroom is the free space a download must leave on the
+	// state directory's filesystem.
+	FreeSpaceHeadroom int64 `koanf:"free_space_headroom"`
 }
 
 // Default returns the configuration used where nothing else is given.
 func Default() Config {
 	return Config{
-		ModelsDir:        "/etc/model-provisioner/models.d",
-		StateDir:         "/var/lib/model-provisioner",
-		Resync:           "@every 5m",
-		Reverify:         "@weekly",
-		Concurrency:      2,
-		Listen:           "127.0.0.1:9464",
-		LogFormat:        "text",
-		LogLevel:         "info",
-		RetiredRetention: 7 * 24 * time.Hour,
+		ModelsDir:         "/etc/model-provisioner/models.d",
+		StateDir:          "/var/lib/model-provisioner",
+		Resync:            "@every 5m",
+		Reverify:          "@weekly",
+		Concurrency:       2,
+		Listen:            "127.0.0.1:9464",
+		LogFormat:         "text",
+		LogLevel:          "info",
+		RetiredRetention:  7 * 24 * time.Hour,
+		DownloadParts:     4,
+		DownloadPartSize:  64 << 20,
+		StallTimeout:      30 * time.Second,
+		FreeSpaceHeadroom: 1 << 30,
 	}
 }
 
 // configKeys are the keys a configuration file may hold.
-var configKeys = []string{"models_dir", "state_dir", "handoff_dir", "resync", "reverify", "concurrency", "listen", "log_format", "log_level", "retired_retention"}
+var configKeys = []string{"models_dir", "state_dir", "handoff_dir", "resync", "reverify", "concurrency", "listen", "log_format", "log_level", "retired_retention",
+	"offline", "allow_http", "download_parts", "download_part_size", "stall_timeout", "free_space_headroom"}
 
 // Handoff returns the effective handoff directory.
 func (c Config) Handoff() string {
@@ -125,6 +144,18 @@ func (c Config) Validate() error {
 	}
 	if c.RetiredRetention < 0 {
 		bad("retired_retention", "must not be negative")
+	}
+	if c.DownloadParts < 1 || c.DownloadParts > 32 {
+		bad("download_parts", "%d is out of range: want 1 to 32", c.DownloadParts)
+	}
+	if c.DownloadPartSize < 1<<20 {
+		bad("download_part_size", "%d bytes is too small: want at least 1048576 (1 MiB)", c.DownloadPartSize)
+	}
+	if c.StallTimeout < time.Second {
+		bad("stall_timeout", "%s is too short: want at least 1s", c.StallTimeout)
+	}
+	if c.FreeSpaceHeadroom < 0 {
+		bad("free_space_headroom", "must not be negative")
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

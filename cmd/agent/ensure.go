@@ -4,13 +4,17 @@ import (
 	"context"
 	"encoding/json"
 	"flag"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"strings"
 
 	"github.com/model-provisioner/model-provisioner/catalog"
+	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/reconcile"
+	"github.com/model-provisioner/model-provisioner/redact"
 	"github.com/model-provisioner/model-provisioner/verify"
 )
 
@@ -18,6 +22,7 @@ import (
 // launcher makes before starting an engine.
 type ensureCommand struct {
 	stdout, stderr io.Writer
+	secrets        *redact.Secrets
 }
 
 func (c *ensureCommand) Run(ctx context.Context, args []string) error {
@@ -44,10 +49,14 @@ func (c *ensureCommand) Run(ctx context.Context, args []string) error {
 	if err := exactArgs(pos, 1, "one <model_ref>"); err != nil {
 		return err
 	}
-	log, err := newLogger(c.stderr, *logFormat, *logLevel)
+	lv, err := parseLevelFlag(*logLevel)
 	if err != nil {
 		return err
 	}
+	if f := strings.ToLower(*logFormat); f != "text" && f != "json" {
+		return &usageError{msg: fmt.Sprintf("--log-format %q: want text or json", *logFormat)}
+	}
+	log := newLogger(c.stderr, *logFormat, lv, c.secrets)
 	spec := reconcile.Spec{Name: *name, Strict: *strict, Reverify: *reverify}
 	if *digest != "" {
 		if spec.Expected, err = verify.ParseDigest(*digest); err != nil {
@@ -77,13 +86,25 @@ func (c *ensureCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
+	store, err := content.Open(cfg.StateDir)
+	if err != nil {
+		return err
+	}
+	defer store.Close()
+	fetchers, err := newFetchers(cfg, store, c.secrets, log)
+	if err != nil {
+		return err
+	}
 	p, err := reconcile.NewProvisioner(reconcile.ProvisionerConfig{
-		Catalog: cat, Fetchers: newFetchers(), HandoffDir: cfg.Handoff(), Logger: log,
+		Catalog: cat, Fetchers: fetchers, HandoffDir: cfg.Handoff(), Logger: log,
 	})
 	if err != nil {
 		return err
 	}
+	bar := newProgressBar(c.stderr, spec.Ref.ID())
+	spec.Progress = bar.update
 	m, err := p.Ensure(ctx, spec)
+	bar.finish(err == nil)
 	if err != nil {
 		return err
 	}

@@ -51,16 +51,22 @@ func bindConfig(fs *flag.FlagSet, keys ...string) *configFlags {
 	cf := &configFlags{fs: fs, values: map[string]*string{}}
 	fs.StringVar(&cf.path, "config", "", "agent configuration file (default "+DefaultConfigPath+" if it exists; env MODEL_PROVISIONER_CONFIG)")
 	help := map[string]string{
-		"models_dir":        "directory of model spec files",
-		"state_dir":         "state directory holding the catalog",
-		"handoff_dir":       "directory for <name>.json handoff files (default <state-dir>/handoff)",
-		"listen":            "address of /metrics, /healthz, /readyz and /status",
-		"log_format":        "log format: text or json",
-		"log_level":         "log level: debug, info, warn or error",
-		"concurrency":       "models worked on at once",
-		"resync":            "cron spec of the periodic resync",
-		"reverify":          "cron spec of the full re-hash",
-		"retired_retention": "how long retired models stay in the catalog",
+		"models_dir":          "directory of model spec files",
+		"state_dir":           "state directory holding the catalog",
+		"handoff_dir":         "directory for <name>.json handoff files (default <state-dir>/handoff)",
+		"listen":              "address of /metrics, /healthz, /readyz and /status",
+		"log_format":          "log format: text or json",
+		"log_level":           "log level: debug, info, warn or error",
+		"concurrency":         "models worked on at once",
+		"resync":              "cron spec of the periodic resync",
+		"reverify":            "cron spec of the full re-hash",
+		"retired_retention":   "how long retired models stay in the catalog",
+		"offline":             "serve only models already present; no network access",
+		"allow_http":          "allow plain http:// model references",
+		"download_parts":      "parallel ranged parts per download",
+		"download_part_size":  "smallest part of a parallel download, in bytes",
+		"stall_timeout":       "resume a download stream idle for this long",
+		"free_space_headroom": "free bytes a download must leave on the state filesystem",
 	}
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")

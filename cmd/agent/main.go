@@ -12,6 +12,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/model-provisioner/model-provisioner/redact"
 )
 
 // command is one subcommand.
@@ -60,14 +62,17 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		fmt.Fprint(stderr, usage)
 		return 2
 	}
+	// Secrets loaded by any command (a Hub token) are redacted from every
+	// line the process prints, the final error included.
+	secrets := &redact.Secrets{}
 	var cmd command
 	switch args[0] {
 	case "run":
-		cmd = &runCommand{stdout: stdout, stderr: stderr}
+		cmd = &runCommand{stdout: stdout, stderr: stderr, secrets: secrets}
 	case "status":
 		cmd = &statusCommand{stdout: stdout, stderr: stderr}
 	case "ensure":
-		cmd = &ensureCommand{stdout: stdout, stderr: stderr}
+		cmd = &ensureCommand{stdout: stdout, stderr: stderr, secrets: secrets}
 	case "validate":
 		cmd = &validateCommand{stdout: stdout, stderr: stderr}
 	case "catalog":
@@ -94,7 +99,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	case errors.Is(err, errReported):
 		return 1
 	default:
-		fmt.Fprintf(stderr, "model-provisioner %s: %s\n", args[0], oneLine(err.Error()))
+		fmt.Fprintf(stderr, "model-provisioner %s: %s\n", args[0], oneLine(secrets.Redact(err.Error())))
 		return 1
 	}
 }

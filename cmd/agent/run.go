@@ -9,7 +9,6 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
-	"strings"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -20,14 +19,17 @@ import (
 	"golang.org/x/sync/errgroup"
 
 	"github.com/model-provisioner/model-provisioner/catalog"
+	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/desired"
 	"github.com/model-provisioner/model-provisioner/reconcile"
+	"github.com/model-provisioner/model-provisioner/redact"
 	"github.com/model-provisioner/model-provisioner/watch"
 )
 
 // runCommand is the long-running agent.
 type runCommand struct {
 	stdout, stderr io.Writer
+	secrets        *redact.Secrets
 }
 
 func (c *runCommand) Run(ctx context.Context, args []string) error {
@@ -52,7 +54,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 		return err
 	}
 	level := new(slog.LevelVar)
-	log := newLevelLogger(c.stderr, cfg.LogFormat, level)
+	log := newLogger(c.stderr, cfg.LogFormat, level, c.secrets)
 	level.Set(parseLevel(cfg.LogLevel))
 
 	// SIGHUP is caught for the whole run so that a reload never kills the
@@ -61,7 +63,7 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 	signal.Notify(hup, syscall.SIGHUP)
 	defer signal.Stop(hup)
 
-	a := &agent{log: log, level: level}
+	a := &agent{log: log, level: level, secrets: c.secrets}
 	return a.run(ctx, cfg, hup, func() (Config, error) { return cf.load() })
 }
 
@@ -69,8 +71,9 @@ func (c *runCommand) Run(ctx context.Context, args []string) error {
 // configuration change can affect is rebuilt as one "generation"; the
 // metrics registry and the readiness already reached outlive generations.
 type agent struct {
-	log   *slog.Logger
-	level *slog.LevelVar
+	log     *slog.Logger
+	level   *slog.LevelVar
+	secrets *redact.Secrets
 
 	reg     *prometheus.Registry
 	metrics *reconcile.Metrics
@@ -162,8 +165,17 @@ func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
 	if err != nil {
 		return nil, err
 	}
+	store, err := content.Open(cfg.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	fetchers, err := newFetchers(cfg, store, a.secrets, a.log)
+	if err != nil {
+		store.Close()
+		return nil, err
+	}
 	prov, err := reconcile.NewProvisioner(reconcile.ProvisionerConfig{
-		Catalog: cat, Fetchers: newFetchers(), HandoffDir: cfg.Handoff(), Logger: a.log, Observer: a.metrics,
+		Catalog: cat, Fetchers: fetchers, HandoffDir: cfg.Handoff(), Logger: a.log, Observer: a.metrics,
 	})
 	if err != nil {
 		return nil, err
@@ -252,12 +264,4 @@ func parseLevel(s string) slog.Level {
 		return slog.LevelInfo
 	}
 	return lv
-}
-
-func newLevelLogger(w io.Writer, format string, level slog.Leveler) *slog.Logger {
-	opts := &slog.HandlerOptions{Level: level}
-	if strings.EqualFold(format, "json") {
-		return slog.New(slog.NewJSONHandler(w, opts))
-	}
-	return slog.New(slog.NewTextHandler(w, opts))
 }

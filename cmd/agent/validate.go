@@ -36,7 +36,7 @@ func (c *validateCommand) Run(_ context.Context, args []string) error {
 	if len(pos) == 0 {
 		return &usageError{msg: "want at least one <file|dir>"}
 	}
-	fetchers := newFetchers()
+	fetchers := schemeRegistry()
 	failed := 0
 	for _, p := range pos {
 		models, errs := validatePath(p)

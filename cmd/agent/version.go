@@ -14,6 +14,12 @@ var version = ""
 type versionCommand struct{ stdout io.Writer }
 
 func (c *versionCommand) Run(_ context.Context, _ []string) error {
+	_, err := fmt.Fprintf(c.stdout, "model-provisioner %s %s %s/%s\n", versionString(), runtime.Version(), runtime.GOOS, runtime.GOARCH)
+	return err
+}
+
+// versionString is the build's version and, when known, its commit.
+func versionString() string {
 	v, rev := version, ""
 	if bi, ok := debug.ReadBuildInfo(); ok {
 		if v == "" {
@@ -29,8 +35,7 @@ func (c *versionCommand) Run(_ context.Context, _ []string) error {
 		v = "dev"
 	}
 	if rev != "" {
-		v += " (" + rev + ")"
+		v += "+" + rev[:min(12, len(rev))]
 	}
-	_, err := fmt.Fprintf(c.stdout, "model-provisioner %s %s %s/%s\n", v, runtime.Version(), runtime.GOOS, runtime.GOARCH)
-	return err
+	return v
 }

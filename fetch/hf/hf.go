@@ -145,10 +145,7 @@ func (f *Fetcher) fetchFile(ctx context.Context, req fetch.Request) (fetch.Resul
 			return f.resolveFile(ctx, ref, ref.Revision, ref.File)
 		},
 	}, opts)
-	if err != nil {
-		return res, fmt.Errorf("hf %s: %w", ref.ID(), err)
-	}
-	return res, nil
+	return res, err
 }
 
 // meta is what a HEAD of a resolve URL tells.
@@ -198,7 +195,7 @@ func (f *Fetcher) head(ctx context.Context, ref fetch.Ref, revision, file string
 		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := client.Do(req)
 		if err != nil {
-			return meta{}, fmt.Errorf("resolve %s: %s", ref.ID(), redact.String(err.Error()))
+			return meta{}, &transportError{msg: fmt.Sprintf("resolve %s: %s", file, redact.String(err.Error())), err: err}
 		}
 		resp.Body.Close()
 		m := meta{
@@ -218,14 +215,14 @@ func (f *Fetcher) head(ctx context.Context, ref fetch.Ref, revision, file string
 		case resp.StatusCode >= 300 && resp.StatusCode < 400:
 			loc, err := resp.Location()
 			if err != nil {
-				return meta{}, fmt.Errorf("resolve %s: redirect without a valid Location", ref.ID())
+				return meta{}, fmt.Errorf("resolve %s: redirect without a valid Location", file)
 			}
 			if loc.Host == f.endpoint.Host && m.commit == "" && hops < 5 {
 				u = loc // within the Hub: a renamed repository
 				continue
 			}
 			if loc.Scheme != "https" && f.endpoint.Scheme == "https" {
-				return meta{}, fetch.Permanent(fmt.Errorf("resolve %s: %w", ref.ID(), https.ErrInsecureRedirect))
+				return meta{}, fetch.Permanent(fmt.Errorf("resolve %s: %w", file, https.ErrInsecureRedirect))
 			}
 			m.location = loc
 		case resp.StatusCode == http.StatusOK:
@@ -307,11 +304,11 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 	}
 	commit, err := f.revision(ctx, ref)
 	if err != nil {
-		return fetch.Result{}, fmt.Errorf("hf %s: %w", ref.ID(), err)
+		return fetch.Result{}, err
 	}
 	entries, err := f.tree(ctx, ref, commit)
 	if err != nil {
-		return fetch.Result{}, fmt.Errorf("hf %s: %w", ref.ID(), err)
+		return fetch.Result{}, err
 	}
 	var files []treeEntry
 	for _, e := range entries {
@@ -366,7 +363,7 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 		})
 	}
 	if err := g.Wait(); err != nil {
-		return fetch.Result{}, fmt.Errorf("hf %s: %w", ref.ID(), err)
+		return fetch.Result{}, err
 	}
 	return f.repoResult(req, out, commit, hashed.get())
 }
@@ -454,7 +451,7 @@ func (f *Fetcher) getJSON(ctx context.Context, u *url.URL, ref fetch.Ref, file s
 	req.Header = f.header()
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return "", fmt.Errorf("%s", redact.String(err.Error()))
+		return "", &transportError{msg: redact.String(err.Error()), err: err}
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -514,6 +511,16 @@ func Match(patterns []string, name string) bool {
 	}
 	return false
 }
+
+// transportError keeps a network failure's cause for errors.Is/As while its
+// message is redacted.
+type transportError struct {
+	msg string
+	err error
+}
+
+func (e *transportError) Error() string { return e.msg }
+func (e *transportError) Unwrap() error { return e.err }
 
 type atomicBool struct {
 	mu sync.Mutex
