@@ -1,0 +1,120 @@
+package main
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"io"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/model-provisioner/model-provisioner/content"
+	"github.com/model-provisioner/model-provisioner/fetch/fetchtest"
+	"github.com/model-provisioner/model-provisioner/handoff"
+	"github.com/model-provisioner/model-provisioner/internal/testserver/nginx"
+)
+
+// ingestProgress returns the durable fraction of the download in state, as
+// its checkpoint records it.
+func ingestProgress(state string) float64 {
+	matches, _ := filepath.Glob(filepath.Join(state, content.IngestDir, "*", "state.json"))
+	for _, m := range matches {
+		raw, err := os.ReadFile(m)
+		if err != nil {
+			continue
+		}
+		var st content.IngestState
+		if json.Unmarshal(raw, &st) != nil || st.Size <= 0 {
+			continue
+		}
+		var done int64
+		for _, p := range st.Parts {
+			done += p.Done
+		}
+		return float64(done) / float64(st.Size)
+	}
+	return 0
+}
+
+func hashFile(t *testing.T, p string) string {
+	t.Helper()
+	f, err := os.Open(p)
+	require.NoError(t, err)
+	defer f.Close()
+	h := sha256.New()
+	_, err = io.Copy(h, f)
+	require.NoError(t, err)
+	return hex.EncodeToString(h.Sum(nil))
+}
+
+// blobsAreWhole checks that every blob hashes to its own name: a kill never
+// leaves unverified bytes at a final path.
+func blobsAreWhole(t *testing.T, state string) {
+	t.Helper()
+	entries, _ := os.ReadDir(filepath.Join(state, content.BlobsDir, "sha256"))
+	for _, e := range entries {
+		assert.Equal(t, e.Name(), hashFile(t, filepath.Join(state, content.BlobsDir, "sha256", e.Name())))
+	}
+}
+
+// TestEnsure_ResumesAfterSIGKILL downloads a large file from nginx with the
+// real binary, kills it with SIGKILL at 10%, 50% and 90%, and checks that the
+// last run completes with the right bytes while the server sent less than
+// 1.6 times the file in all.
+func TestEnsure_ResumesAfterSIGKILL(t *testing.T) {
+	const size = 192 << 20
+	root, err := os.MkdirTemp("", "nginx-root-")
+	require.NoError(t, err)
+	t.Cleanup(func() { os.RemoveAll(root) })
+	data := fetchtest.Data(size)
+	digest := fetchtest.DigestOf(data)
+	require.NoError(t, os.WriteFile(filepath.Join(root, "big.gguf"), data, 0o644))
+	data = nil
+	// Four parts at 12 MB/s each: about four seconds in all, slow enough to
+	// stop at a chosen point.
+	srv := nginx.Start(t, nginx.Options{Root: root, TLS: true, RateLimit: "12m"})
+	state := filepath.Join(t.TempDir(), "state")
+	env := []string{"SSL_CERT_FILE=" + srv.CAFile, "MODEL_PROVISIONER_STATE_DIR=" + state}
+	args := []string{"ensure", srv.FileURL("big.gguf"), "--digest", digest.String(), "--name", "big"}
+
+	for _, at := range []float64{0.10, 0.50, 0.90} {
+		cmd := exec.Command(binary, args...)
+		cmd.Env = append(os.Environ(), env...)
+		require.NoError(t, cmd.Start())
+		deadline := time.Now().Add(60 * time.Second)
+		for ingestProgress(state) < at && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
+		_ = cmd.Wait()
+		got := ingestProgress(state)
+		t.Logf("killed at %.0f%% (target %.0f%%)", got*100, at*100)
+		require.GreaterOrEqual(t, got, at, "the download did not reach %.0f%% in time", at*100)
+		blobsAreWhole(t, state)
+		assert.NoFileExists(t, filepath.Join(state, "models", "big", "big.gguf"), "nothing at the final path before verification")
+	}
+
+	r := runBinary(t, t.TempDir(), env, args...)
+	require.Equal(t, 0, r.code, r.stderr)
+	blob := filepath.Join(state, content.BlobsDir, "sha256", digest.Value)
+	assert.Equal(t, digest.Value, hashFile(t, blob))
+	h, err := handoff.Read(filepath.Join(state, "handoff", "big.json"))
+	require.NoError(t, err)
+	assert.Equal(t, filepath.Join(state, "models", "big", "big.gguf"), h.Model.Path)
+	assert.Equal(t, "pass", h.Metadata.Verification)
+
+	sent := srv.BytesSent("/big.gguf")
+	t.Logf("server sent %d bytes for a %d-byte file (%.2fx)", sent, size, float64(sent)/size)
+	assert.Less(t, sent, int64(size)*16/10, "resumes must not re-download: %s", fmt.Sprint(sent))
+	entries, err := os.ReadDir(filepath.Join(state, content.IngestDir))
+	require.NoError(t, err)
+	assert.Empty(t, entries, "the ingest is gone after commit")
+}
