@@ -46,6 +46,17 @@ type ProvisionerConfig struct {
 	Now func() time.Time
 	// Observer receives fetch and verification measurements. Optional.
 	Observer Observer
+	// Content is the store downloaded models live in; Prune removes what
+	// retired models no longer need from it. Optional.
+	Content Content
+}
+
+// Content is what the Provisioner needs from the content store.
+type Content interface {
+	// RemoveModel deletes the tree models/<name>.
+	RemoveModel(name string) error
+	// GC deletes blobs no model tree links to and not in keep.
+	GC(keep map[string]bool) (int, error)
 }
 
 // Provisioner makes single models present, verified, registered and handed
@@ -58,6 +69,7 @@ type Provisioner struct {
 	log        *slog.Logger
 	now        func() time.Time
 	obs        Observer
+	content    Content
 	flight     singleflight.Group
 }
 
@@ -70,7 +82,7 @@ func NewProvisioner(cfg ProvisionerConfig) (*Provisioner, error) {
 	if cfg.Fetchers == nil {
 		return nil, errors.New("new provisioner: no fetchers")
 	}
-	p := &Provisioner{cat: cfg.Catalog, fetchers: cfg.Fetchers, handoffDir: cfg.HandoffDir, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer}
+	p := &Provisioner{cat: cfg.Catalog, fetchers: cfg.Fetchers, handoffDir: cfg.HandoffDir, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, content: cfg.Content}
 	if p.obs == nil {
 		p.obs = nopObserver{}
 	}
@@ -335,24 +347,53 @@ func (p *Provisioner) Retire(id, reason string) error {
 }
 
 // Prune deletes from the catalog the entries of models retired longer ago
-// than retention. It removes index entries only; bytes the agent did not
-// create are never touched.
+// than retention and, for models whose bytes the agent downloaded, their
+// model trees and the blobs nothing else references. A file: model's bytes
+// are never touched. It returns how many entries it removed.
 func (p *Provisioner) Prune(retention time.Duration) (int, error) {
 	cutoff := p.now().Add(-retention).UnixMilli()
-	n := 0
+	var pruned []catalog.Entry
+	keep := map[string]bool{}
+	liveNames := map[string]bool{}
 	err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		pruned = pruned[:0]
 		for id, e := range idx.Entries {
 			if e.Lifecycle == catalog.Retired && e.SpecFile != "" && e.RetiredMs > 0 && e.RetiredMs < cutoff {
 				delete(idx.Entries, id)
-				n++
+				pruned = append(pruned, e)
 			}
 		}
-		return n > 0, nil
+		for _, e := range idx.Entries {
+			liveNames[e.Name] = true
+			if !e.Digest.IsZero() {
+				keep[e.Digest.String()] = true
+			}
+			for _, f := range e.Files {
+				keep[f.Digest.String()] = true
+			}
+		}
+		return len(pruned) > 0, nil
 	})
 	if err != nil {
 		return 0, fmt.Errorf("prune retired models: %w", err)
 	}
-	return n, nil
+	if p.content == nil || len(pruned) == 0 {
+		return len(pruned), nil
+	}
+	var errs []error
+	for _, e := range pruned {
+		if e.Owned && !liveNames[e.Name] {
+			if err := p.content.RemoveModel(e.Name); err != nil {
+				errs = append(errs, err)
+			}
+		}
+	}
+	if n, err := p.content.GC(keep); err != nil {
+		errs = append(errs, err)
+	} else if n > 0 {
+		p.log.Info("removed unreferenced downloaded content", "blobs", n)
+	}
+	return len(pruned), errors.Join(errs...)
 }
 
 // recordFailure retires a model whose bytes are gone or bad, so that nothing

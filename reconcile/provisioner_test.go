@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/model-provisioner/model-provisioner/catalog"
+	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	filefetch "github.com/model-provisioner/model-provisioner/fetch/file"
 	"github.com/model-provisioner/model-provisioner/handoff"
@@ -315,4 +316,39 @@ func TestProvisioner_NonGGUFHasNullCtxMax(t *testing.T) {
 	data, err := os.ReadFile(filepath.Join(e.dir, "handoff", "weights.json"))
 	require.NoError(t, err)
 	assert.Contains(t, string(data), `"ctx_max": null`)
+}
+
+func TestProvisioner_PruneRemovesOwnedContentOnly(t *testing.T) {
+	e := newEnv(t)
+	store, err := content.Open(e.cat.Dir())
+	require.NoError(t, err)
+	defer store.Close()
+	e.prov.content = store
+
+	// A downloaded model: a blob linked into models/dl.
+	in, err := store.OpenIngest(context.Background(), "k")
+	require.NoError(t, err)
+	_, err = in.File().WriteAt([]byte("abc"), 0)
+	require.NoError(t, err)
+	d := verify.Digest{Algo: verify.SHA256, Value: abcSHA256}
+	_, err = store.Commit(in, d, 3)
+	require.NoError(t, err)
+	lp, err := store.Link("dl", "m.gguf", d)
+	require.NoError(t, err)
+	old := time.UnixMilli(1_700_000_000_000).Add(-30 * 24 * time.Hour).UnixMilli()
+	require.NoError(t, e.cat.Put(catalog.Entry{ID: "https://h/m.gguf", Name: "dl", LocalPath: lp, Digest: d, Owned: true, SpecFile: "/s/dl.yaml", Lifecycle: catalog.Retired, RetiredMs: old}))
+
+	// A user's file, retired just as long ago.
+	ref := e.file(t, "user.bin", "user")
+	require.NoError(t, e.cat.Put(catalog.Entry{ID: ref.ID(), Name: "user", LocalPath: ref.Path, SpecFile: "/s/user.yaml", Lifecycle: catalog.Retired, RetiredMs: old}))
+
+	n, err := e.prov.Prune(7 * 24 * time.Hour)
+	require.NoError(t, err)
+	assert.Equal(t, 2, n)
+	assert.NoFileExists(t, lp)
+	assert.False(t, store.Has(d, -1), "an unreferenced downloaded blob is removed")
+	assert.FileExists(t, ref.Path, "a file: model's bytes are never deleted")
+	list, err := e.cat.List()
+	require.NoError(t, err)
+	assert.Empty(t, list)
 }

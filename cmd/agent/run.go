@@ -175,7 +175,7 @@ func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
 		return nil, err
 	}
 	prov, err := reconcile.NewProvisioner(reconcile.ProvisionerConfig{
-		Catalog: cat, Fetchers: fetchers, HandoffDir: cfg.Handoff(), Logger: a.log, Observer: a.metrics,
+		Catalog: cat, Fetchers: fetchers, HandoffDir: cfg.Handoff(), Logger: a.log, Observer: a.metrics, Content: store,
 	})
 	if err != nil {
 		return nil, err
@@ -244,6 +244,7 @@ func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
 	gen := &generation{loop: loop, cancel: cancel, group: g, done: make(chan struct{})}
 	go func() {
 		gen.err = g.Wait()
+		store.Close()
 		if gen.err != nil && !errors.Is(gen.err, context.Canceled) {
 			a.log.Error("agent stopped on error", "err", gen.err)
 		}
