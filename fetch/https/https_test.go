@@ -377,3 +377,24 @@ func mustURL(t *testing.T, s string) *url.URL {
 	require.NoError(t, err)
 	return u
 }
+
+func TestFetch_OfflineServesPresentModel(t *testing.T) {
+	fx := newFixture(t)
+	data := fetchtest.Data(1 << 20)
+	url := fx.put("/x/model.gguf", &object{data: data})
+	store := newStore(t)
+	online := newFetcher(t, store, fx.pool())
+	ref, err := fetch.ParseRef(url, "/")
+	require.NoError(t, err)
+	res, err := online.Fetch(context.Background(), fetch.Request{Ref: ref, Name: "m"})
+	require.NoError(t, err)
+	fx.srv.Close() // no network from here on
+
+	offline, err := New(store, Config{Offline: true})
+	require.NoError(t, err)
+	known := &fetch.Known{LocalPath: res.LocalPath, Digest: res.Digest, Fingerprint: res.Fingerprint}
+	again, err := offline.Fetch(context.Background(), fetch.Request{Ref: ref, Name: "m", Known: known})
+	require.NoError(t, err, "a present, verified model stays available offline")
+	assert.Equal(t, res.LocalPath, again.LocalPath)
+	assert.False(t, again.Hashed)
+}

@@ -160,11 +160,13 @@ func New(t testing.TB, opts ...Option) *Hub {
 	h.CAFile = ca.WriteCAFile(t, t.TempDir())
 	leaf := ca.Issue(t)
 
-	h.Server = startTLS(t, leaf, h.recorder(&h.hubLog, http.HandlerFunc(h.serveHub)))
-	h.URL = h.Server.URL
+	// The CDN starts first: the Hub's handlers read its URL, and must see
+	// it set before they run.
 	h.CDN = startTLS(t, leaf, h.recorder(&h.cdnLog, http.HandlerFunc(h.serveCDN)))
 	_, port, _ := net.SplitHostPort(h.CDN.Listener.Addr().String())
 	h.CDN.URL = "https://localhost:" + port
+	h.Server = startTLS(t, leaf, h.recorder(&h.hubLog, http.HandlerFunc(h.serveHub)))
+	h.URL = h.Server.URL
 	return h
 }
 
