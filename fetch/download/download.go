@@ -286,20 +286,34 @@ func plan(info Info, opts Options) []content.Part {
 }
 
 func statWithRetry(ctx context.Context, src Source, opts Options) (Info, error) {
-	var err error
-	for attempt := 1; ; attempt++ {
-		var info Info
+	var info Info
+	err := Retry(ctx, opts, src.String(), func() error {
+		var err error
 		info, err = src.Stat(ctx)
+		return err
+	})
+	return info, err
+}
+
+// Retry calls fn until it succeeds, fails with an error that is not
+// transient, or has failed opts.Retries times, sleeping with jittered
+// exponential backoff (or the source's Retry-After) in between. what names
+// the operation in logs.
+func Retry(ctx context.Context, opts Options, what string, fn func() error) error {
+	opts.defaults()
+	for attempt := 1; ; attempt++ {
+		err := fn()
 		if err == nil {
-			return info, nil
+			return nil
 		}
-		if !Transient(err) || attempt >= opts.Retries {
-			return Info{}, err
+		if !Transient(err) || attempt >= opts.Retries || ctx.Err() != nil {
+			return err
 		}
-		if werr := wait(ctx, backoff(opts.RetryBase, attempt, retryAfter(err))); werr != nil {
-			return Info{}, werr
+		d := backoff(opts.RetryBase, attempt, retryAfter(err))
+		opts.Logger.Info("retrying", "source", what, "attempt", attempt, "retry_in", d.Round(time.Millisecond), "err", err.Error())
+		if werr := wait(ctx, d); werr != nil {
+			return werr
 		}
-		opts.Logger.Info("retrying", "source", src.String(), "attempt", attempt, "err", err.Error())
 	}
 }
 

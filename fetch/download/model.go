@@ -63,8 +63,12 @@ func EnsureFile(ctx context.Context, store *content.Store, f File, opts Options)
 	}
 	r := Resolved{Source: f.Source, Expected: f.Expected}
 	if f.Source == nil {
-		var err error
-		if r, err = f.Resolve(ctx); err != nil {
+		err := Retry(ctx, opts, f.Name+"/"+f.Rel, func() error {
+			var err error
+			r, err = f.Resolve(ctx)
+			return err
+		})
+		if err != nil {
 			return fetch.Result{}, permanentUnlessTransient(err)
 		}
 		switch {

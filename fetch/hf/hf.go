@@ -247,7 +247,7 @@ func hubError(ref fetch.Ref, file string, resp *http.Response) error {
 	code := resp.Header.Get("X-Error-Code")
 	msg := resp.Header.Get("X-Error-Message")
 	what := fmt.Sprintf("hf:%s/%s", ref.Org, ref.Repo)
-	se := &download.StatusError{Code: resp.StatusCode, Status: resp.Status, Source: what}
+	se := https.StatusError(what, resp)
 	switch {
 	case code == "RepoNotFound" || (resp.StatusCode == 401 && code == ""):
 		return fetch.Permanent(fmt.Errorf("%s: repository not found, or private and no valid token was given (set HF_TOKEN or the hf_token credential): %w", what, fetch.ErrNotFound))
@@ -302,11 +302,19 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 	if f.cfg.Offline {
 		return fetch.Result{}, fetch.Permanent(fmt.Errorf("hf %s: %w: no network access in offline mode", ref.ID(), download.ErrOffline))
 	}
-	commit, err := f.revision(ctx, ref)
+	var commit string
+	err := download.Retry(ctx, f.cfg.Download, ref.ID(), func() (err error) {
+		commit, err = f.revision(ctx, ref)
+		return err
+	})
 	if err != nil {
 		return fetch.Result{}, err
 	}
-	entries, err := f.tree(ctx, ref, commit)
+	var entries []treeEntry
+	err = download.Retry(ctx, f.cfg.Download, ref.ID(), func() (err error) {
+		entries, err = f.tree(ctx, ref, commit)
+		return err
+	})
 	if err != nil {
 		return fetch.Result{}, err
 	}

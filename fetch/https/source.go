@@ -94,7 +94,7 @@ func (s *Source) Stat(ctx context.Context) (download.Info, error) {
 		// Only an empty object has no byte 0.
 		info.Size = 0
 	default:
-		return download.Info{}, statusError(s.String(), resp)
+		return download.Info{}, StatusError(s.String(), resp)
 	}
 	return info, nil
 }
@@ -157,11 +157,13 @@ func (s *Source) Range(ctx context.Context, off, end int64, info download.Info) 
 		return nil, fmt.Errorf("%s: %w: range from byte %d not satisfiable", s, download.ErrChanged, off)
 	default:
 		defer drain(resp.Body)
-		return nil, statusError(s.String(), resp)
+		return nil, StatusError(s.String(), resp)
 	}
 }
 
-func statusError(src string, resp *http.Response) error {
+// StatusError describes a failure status of resp as a *download.StatusError,
+// with the delay of its Retry-After header (seconds or an HTTP date).
+func StatusError(src string, resp *http.Response) *download.StatusError {
 	e := &download.StatusError{Code: resp.StatusCode, Status: resp.Status, Source: src}
 	if v := resp.Header.Get("Retry-After"); v != "" {
 		if secs, err := strconv.Atoi(strings.TrimSpace(v)); err == nil && secs >= 0 {

@@ -89,8 +89,7 @@ func entryNotFound() *hubError {
 }
 
 // lookupRepo finds org/name and checks the request's token against its
-// access rules. It returns a copy-safe pointer; repositories are only
-// mutated under h.mu, and callers hold it.
+// access rules. Called with h.mu held.
 func (h *Hub) lookupRepo(r *http.Request, org, name string) (*repo, *hubError) {
 	rp, ok := h.repos[org+"/"+name]
 	if !ok {
@@ -218,6 +217,8 @@ func redirect(w http.ResponseWriter, r *http.Request, loc string, status int) {
 }
 
 // serveAPI answers /api/models/{org}/{name}[/revision/{rev}|/tree/{rev}[/{path}]].
+// The answer is built under h.mu and written after it is released, so a
+// slow client holds up no other request.
 func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, org, name string, rest []string) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
@@ -225,11 +226,33 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, org, name string,
 		return
 	}
 	h.mu.Lock()
-	defer h.mu.Unlock()
+	a := h.answerAPI(r, org, name, rest)
+	h.mu.Unlock()
+	for k, v := range a.header {
+		w.Header()[k] = v
+	}
+	switch {
+	case a.err != nil:
+		a.err.write(w, r)
+	case a.body == nil:
+		http.NotFound(w, r)
+	default:
+		writeJSON(w, r, a.body)
+	}
+}
+
+// apiAnswer is a JSON body, or an error, with extra headers.
+type apiAnswer struct {
+	header http.Header
+	body   any
+	err    *hubError
+}
+
+// answerAPI is called with h.mu held.
+func (h *Hub) answerAPI(r *http.Request, org, name string, rest []string) apiAnswer {
 	rp, herr := h.lookupRepo(r, org, name)
 	if herr != nil {
-		herr.write(w, r)
-		return
+		return apiAnswer{err: herr}
 	}
 	switch {
 	case len(rest) == 0:
@@ -237,14 +260,13 @@ func (h *Hub) serveAPI(w http.ResponseWriter, r *http.Request, org, name string,
 		if rev == "" {
 			rev = "main"
 		}
-		h.serveInfo(w, r, rp, []string{rev})
+		return h.answerInfo(r, rp, []string{rev})
 	case rest[0] == "revision" && len(rest) >= 2:
-		h.serveInfo(w, r, rp, rest[1:])
+		return h.answerInfo(r, rp, rest[1:])
 	case rest[0] == "tree" && len(rest) >= 2:
-		h.serveTree(w, r, rp, rest[1:])
-	default:
-		http.NotFound(w, r)
+		return h.answerTree(r, rp, rest[1:])
 	}
+	return apiAnswer{}
 }
 
 type sibling struct {
@@ -275,12 +297,11 @@ type modelInfo struct {
 	Siblings     []sibling `json:"siblings"`
 }
 
-// serveInfo answers the model info at a revision. Called with h.mu held.
-func (h *Hub) serveInfo(w http.ResponseWriter, r *http.Request, rp *repo, revSegs []string) {
+// answerInfo is the model info at a revision. Called with h.mu held.
+func (h *Hub) answerInfo(r *http.Request, rp *repo, revSegs []string) apiAnswer {
 	c, _, rest, ok := rp.splitRevision(revSegs)
 	if !ok || len(rest) > 0 {
-		revisionNotFound(strings.Join(revSegs, "/")).write(w, r)
-		return
+		return apiAnswer{err: revisionNotFound(strings.Join(revSegs, "/"))}
 	}
 	blobs := isTrue(r.URL.Query().Get("blobs"))
 	info := modelInfo{
@@ -311,7 +332,7 @@ func (h *Hub) serveInfo(w http.ResponseWriter, r *http.Request, rp *repo, revSeg
 		}
 		info.Siblings = append(info.Siblings, s)
 	}
-	writeJSON(w, r, info)
+	return apiAnswer{body: info}
 }
 
 // treeEntry is one item of the tree API.
@@ -329,18 +350,15 @@ type lfsInfo struct {
 	PointerSize int    `json:"pointerSize"`
 }
 
-// serveTree answers one page of a tree listing. Called with h.mu held.
-func (h *Hub) serveTree(w http.ResponseWriter, r *http.Request, rp *repo, segs []string) {
+// answerTree is one page of a tree listing. Called with h.mu held.
+func (h *Hub) answerTree(r *http.Request, rp *repo, segs []string) apiAnswer {
 	c, _, rest, ok := rp.splitRevision(segs)
 	if !ok {
-		revisionNotFound(segs[0]).write(w, r)
-		return
+		return apiAnswer{err: revisionNotFound(segs[0])}
 	}
 	base := strings.Trim(strings.Join(rest, "/"), "/")
 	if _, isDir := c.dirs[base]; !isDir {
-		w.Header().Set("X-Repo-Commit", c.sha)
-		entryNotFound().write(w, r)
-		return
+		return apiAnswer{header: http.Header{"X-Repo-Commit": {c.sha}}, err: entryNotFound()}
 	}
 	q := r.URL.Query()
 	entries := c.list(base, isTrue(q.Get("recursive")))
@@ -348,19 +366,20 @@ func (h *Hub) serveTree(w http.ResponseWriter, r *http.Request, rp *repo, segs [
 	offset := 0
 	if cur := q.Get("cursor"); cur != "" {
 		n, err := decodeCursor(cur)
-		if err != nil || n > len(entries) {
-			(&hubError{http.StatusBadRequest, "", "Invalid cursor"}).write(w, r)
-			return
+		if err != nil || n < 0 || n > len(entries) {
+			return apiAnswer{err: &hubError{http.StatusBadRequest, "", "Invalid cursor"}}
 		}
 		offset = n
 	}
+	a := apiAnswer{header: http.Header{}}
 	end := min(offset+h.cfg.pageSize, len(entries))
 	if end < len(entries) {
 		q.Set("cursor", encodeCursor(end))
 		next := url.URL{Scheme: "https", Host: r.Host, Path: r.URL.Path, RawPath: r.URL.RawPath, RawQuery: q.Encode()}
-		w.Header().Set("Link", "<"+next.String()+`>; rel="next"`)
+		a.header.Set("Link", "<"+next.String()+`>; rel="next"`)
 	}
-	writeJSON(w, r, entries[offset:end])
+	a.body = entries[offset:end]
+	return a
 }
 
 // list returns the entries under dir: its children, or with recursive

@@ -58,8 +58,7 @@ type Request struct {
 }
 
 // Hub is a Hugging Face Hub fixture. Its methods are safe for concurrent
-// use; the setup methods (AddRepo, SetRef) fail the test on misuse and must
-// be called from the test's goroutine.
+// use; AddRepo and SetRef report misuse through the t given to New.
 //
 // Headers of GET and HEAD /{org}/{name}/resolve/{revision}/{path}:
 //
@@ -85,19 +84,20 @@ type Request struct {
 // the signed URL. A URL whose signature does not match, or that
 // ExpireCDNURLs invalidated, gets 403 with an S3-style XML error.
 //
-// Confirmed against the real Hub's public behaviour: the 302 with
-// X-Repo-Commit, X-Linked-Etag (quoted sha256) and X-Linked-Size for LFS
-// files; ETag as the git blob id for files in git, with If-None-Match
-// answered 304; X-Error-Code values and their statuses, including 401 for
-// missing repositories and the 401/403 split for gated ones; X-Repo-Commit
-// on EntryNotFound; the 307 to /api/resolve-cache for small files; tree
-// entries' fields (oid is the blob id of the pointer for LFS files, size
-// the real size) and Link rel="next" pagination with a cursor parameter;
-// siblings[].rfilename and sha in the revision API. Assumed: the ETag
-// header on the 302 (the Hub may send none; clients should prefer
-// X-Linked-Etag), the exact error messages other than the gated ones, the
-// order of tree entries, the CDN's ETag (real storage hosts send an MD5 or
-// a multipart ETag), and that one page holds 1000 entries.
+// As on the Hub: the 302 with X-Repo-Commit, X-Linked-Etag (quoted sha256)
+// and X-Linked-Size for LFS files, and no credentials needed at the storage
+// host; ETag as the git blob id for files in git, with If-None-Match
+// answered 304; the X-Error-Code values and their statuses, including 401
+// for missing repositories and the 401/403 split for gated ones, and their
+// messages for gated and missing repositories; X-Repo-Commit on
+// EntryNotFound; the 307 to /api/resolve-cache for small files; tree
+// entries' fields (oid is the blob id of the LFS pointer, size the real
+// size) and pagination by a Link rel="next" URL with a cursor parameter;
+// sha and siblings in the revision API. Not necessarily as on the Hub: the
+// ETag header on the 302 (clients should prefer X-Linked-Etag), the other
+// error messages, the order of tree entries, the page size, the CDN's ETag
+// (storage hosts send an MD5 or multipart ETag) and its URL layout, and
+// Xet-backed files (X-Xet-Hash), which are not modelled.
 type Hub struct {
 	// URL is the Hub endpoint, e.g. https://127.0.0.1:PORT: what
 	// HF_ENDPOINT would be set to.
@@ -118,14 +118,19 @@ type Hub struct {
 	mu        sync.Mutex
 	cfg       config
 	repos     map[string]*repo
+	repoKeys  map[string]*repo  // idHex(org/name) -> repo: the CDN's path prefix
 	blobs     map[string][]byte // sha256 -> content: what the CDN stores
 	seq       int
 	epoch     int
-	hubLog    []*Request
-	cdnLog    []*Request
 	hubFail   failure
 	cdnFail   failure
 	truncates []int64
+
+	// logMu guards the request logs apart from mu: handlers write, and so
+	// record, while holding mu.
+	logMu  sync.Mutex
+	hubLog []*Request
+	cdnLog []*Request
 }
 
 type failure struct {
@@ -149,11 +154,12 @@ func New(t testing.TB, opts ...Option) *Hub {
 		t.Fatalf("hubtest: %v", err)
 	}
 	h := &Hub{
-		t:      t,
-		secret: secret,
-		cfg:    cfg,
-		repos:  map[string]*repo{},
-		blobs:  map[string][]byte{},
+		t:        t,
+		secret:   secret,
+		cfg:      cfg,
+		repos:    map[string]*repo{},
+		repoKeys: map[string]*repo{},
+		blobs:    map[string][]byte{},
 	}
 	ca := testserver.NewCA(t)
 	h.pool = ca.Pool
@@ -218,6 +224,7 @@ func (h *Hub) AddRepo(org, name, revision string, files map[string][]byte, opts 
 			created: baseTime.Add(time.Duration(h.seq) * time.Minute),
 		}
 		h.repos[key] = r
+		h.repoKeys[idHex(key)] = r
 	}
 	for _, o := range opts {
 		o(&r.cfg)
@@ -304,9 +311,13 @@ func (h *Hub) FailCDN(n, status int, retryAfter time.Duration) {
 	h.mu.Unlock()
 }
 
-// TruncateCDN makes the next n CDN responses that carry a body stop after
-// after bytes of it and close the connection, as a dropped transfer does.
-// Headers, including Content-Length, are those of the whole response.
+// TruncateCDN makes the next n CDN responses that would send the object's
+// byte at offset after stop just before it and close the connection, as a
+// dropped transfer does: a whole-object GET ends after after bytes, and of
+// parallel ranged parts only the one spanning the offset is cut. Headers,
+// including Content-Length, are those of the whole response. Responses
+// that do not cross the offset (a one-byte probe, a resume from it) leave
+// the truncation pending.
 func (h *Hub) TruncateCDN(n int, after int64) {
 	h.mu.Lock()
 	for i := 0; i < n; i++ {
@@ -332,11 +343,27 @@ func (h *Hub) HubRequests() []Request { return h.snapshot(&h.hubLog) }
 func (h *Hub) CDNRequests() []Request { return h.snapshot(&h.cdnLog) }
 
 // CDNBytesSent is the body bytes the CDN wrote for the blob with this
-// sha256 over all requests.
+// sha256 over all requests, in every repository that holds it.
 func (h *Hub) CDNBytesSent(sha256 string) int64 {
+	return h.cdnBytes("/" + sha256)
+}
+
+// CDNBytesSentForRepo is CDNBytesSent counting only the downloads of the
+// blob as a file of org/name. Tests that publish the same bytes in several
+// repositories of one Hub tell their downloads apart with it.
+func (h *Hub) CDNBytesSentForRepo(org, name, sha256 string) int64 {
+	return h.cdnBytes("/" + idHex(org+"/"+name) + "/" + sha256)
+}
+
+// cdnBytes sums the body bytes of CDN requests whose path ends in suffix.
+func (h *Hub) cdnBytes(suffix string) int64 {
 	var n int64
 	for _, r := range h.CDNRequests() {
-		if strings.Contains(r.URL, "/"+sha256+"?") || strings.HasSuffix(r.URL, "/"+sha256) {
+		p := r.URL
+		if i := strings.IndexByte(p, '?'); i >= 0 {
+			p = p[:i]
+		}
+		if strings.HasSuffix(p, suffix) {
 			n += r.BodyBytes
 		}
 	}
@@ -345,14 +372,14 @@ func (h *Hub) CDNBytesSent(sha256 string) int64 {
 
 // ResetRequests forgets the recorded requests of both servers.
 func (h *Hub) ResetRequests() {
-	h.mu.Lock()
+	h.logMu.Lock()
 	h.hubLog, h.cdnLog = nil, nil
-	h.mu.Unlock()
+	h.logMu.Unlock()
 }
 
 func (h *Hub) snapshot(log *[]*Request) []Request {
-	h.mu.Lock()
-	defer h.mu.Unlock()
+	h.logMu.Lock()
+	defer h.logMu.Unlock()
 	out := make([]Request, len(*log))
 	for i, r := range *log {
 		out[i] = *r

@@ -21,6 +21,7 @@ type repoConfig struct {
 	private      bool
 	tokens       map[string]bool
 	lfsThreshold int64 // <0: the Hub's default
+	cdnRate      int64 // bytes per second; 0: unlimited
 }
 
 // Gated makes the repository gated: its files and metadata need
@@ -46,6 +47,13 @@ func Private(tokens ...string) RepoOption {
 			c.tokens[tk] = true
 		}
 	}
+}
+
+// CDNRate paces the CDN's bodies for this repository's files at about
+// bytesPerSec, so that a download is still running when a test cancels or
+// kills it. Zero means unlimited.
+func CDNRate(bytesPerSec int64) RepoOption {
+	return func(c *repoConfig) { c.cdnRate = bytesPerSec }
 }
 
 // LFSThreshold overrides, for this repository, the size from which a file
@@ -87,6 +95,9 @@ func (r *repo) splitRevision(segs []string) (*commit, string, []string, bool) {
 	return nil, "", nil, false
 }
 
+// commit is immutable once built, as are its files: handlers keep using
+// them after releasing h.mu, while AddRepo and SetRef only add commits and
+// move refs.
 type commit struct {
 	sha   string
 	time  time.Time
