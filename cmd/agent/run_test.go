@@ -58,10 +58,15 @@ type agentProc struct {
 
 func startAgent(t *testing.T, config string, addr string) *agentProc {
 	t.Helper()
+	return startAgentEnv(t, config, addr, nil)
+}
+
+func startAgentEnv(t *testing.T, config string, addr string, env []string) *agentProc {
+	t.Helper()
 	a := &agentProc{addr: addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
 	a.cmd = exec.Command(binary, "run", "--config", config)
 	a.cmd.Stderr = a.stderr
-	a.cmd.Env = append(os.Environ(), "NOTIFY_SOCKET=")
+	a.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="), env...)
 	require.NoError(t, a.cmd.Start())
 	go func() { a.done <- a.cmd.Wait() }()
 	t.Cleanup(func() {

@@ -34,7 +34,9 @@ const startTimeout = 10 * time.Second
 type Options struct {
 	// Root is the directory served at "/". Start makes it and everything in
 	// it world-readable, and its parent directories under os.TempDir()
-	// traversable, because nginx workers run unprivileged.
+	// traversable, because nginx workers run unprivileged. Files added
+	// later must be made readable by others (0644, directories 0755) by
+	// whoever adds them.
 	Root string
 	// TLS serves HTTPS with a certificate for 127.0.0.1 and localhost,
 	// issued by a CA made for this server (see Server.CAFile).
