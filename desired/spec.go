@@ -40,13 +40,14 @@ const (
 	fieldStrict   = "strict_verification"
 	fieldHandoff  = "handoff"
 	fieldInclude  = "include"
+	fieldVersion  = "version_id"
 	fieldAlgo     = "algo"
 	fieldValue    = "value"
 	fieldPath     = "path"
 )
 
 var (
-	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff, fieldInclude}
+	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff, fieldInclude, fieldVersion}
 	digestFields  = []string{fieldAlgo, fieldValue}
 	handoffFields = []string{fieldPath}
 )
@@ -74,6 +75,8 @@ type Model struct {
 	// Include lists glob patterns selecting the files of a multi-file
 	// model (an hf: repository, an s3:// prefix); empty means all files.
 	Include []string
+	// VersionID pins the object version of an s3:// model.
+	VersionID string
 	// File is the absolute path of the spec file (the link, for a symlink).
 	File string
 	// Hash is the hex SHA-256 of the file's raw bytes, so that callers can
@@ -367,6 +370,12 @@ func (p *parser) model(root *yaml.Node, out *parsed) error {
 				return err
 			}
 			out.HandoffPath = path
+		case fieldVersion:
+			vid, _, err := p.optString(v, fieldVersion)
+			if err != nil {
+				return err
+			}
+			out.VersionID = vid
 		case fieldInclude:
 			inc, err := p.include(v)
 			if err != nil {

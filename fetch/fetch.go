@@ -77,6 +77,8 @@ type Request struct {
 	// Include selects the files of a multi-file model by glob pattern;
 	// empty means every file.
 	Include []string
+	// VersionID pins an object version (s3).
+	VersionID string
 }
 
 // Result describes the verified bytes on local disk.

@@ -535,7 +535,7 @@ func specFromModel(m desired.Model) (Spec, error) {
 	}
 	return Spec{
 		Name: m.Name, Ref: ref, Expected: m.ExpectedDigest, Strict: m.Strict,
-		HandoffPath: m.HandoffPath, SpecFile: m.File, Include: m.Include,
+		HandoffPath: m.HandoffPath, SpecFile: m.File, Include: m.Include, VersionID: m.VersionID,
 	}, nil
 }
 

@@ -113,6 +113,8 @@ type Spec struct {
 	SpecFile string
 	// Include selects the files of a multi-file model.
 	Include []string
+	// VersionID pins an object version (s3).
+	VersionID string
 	// Progress, when set, receives download progress (bytes done, total).
 	Progress func(done, total int64) `json:"-"`
 }
@@ -170,7 +172,7 @@ func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if spec.HandoffPath == "" && p.handoffDir != "" {
 		spec.HandoffPath = filepath.Join(p.handoffDir, spec.Name+".json")
 	}
-	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify, spec.Include)}, "\x00")
+	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify, spec.Include, spec.VersionID)}, "\x00")
 	v, err, _ := p.flight.Do(key, func() (any, error) { return p.ensure(ctx, spec) })
 	if err != nil {
 		return ResolvedModel{}, err
@@ -191,7 +193,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if err != nil {
 		return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
 	}
-	req := fetch.Request{Ref: spec.Ref, Name: spec.Name, Expected: spec.Expected, Reverify: spec.Reverify, Progress: spec.Progress, Include: spec.Include}
+	req := fetch.Request{Ref: spec.Ref, Name: spec.Name, Expected: spec.Expected, Reverify: spec.Reverify, Progress: spec.Progress, Include: spec.Include, VersionID: spec.VersionID}
 	if hadPrev && prev.Verification.Result != verify.Fail && (!prev.Digest.IsZero() || len(prev.Files) > 0) {
 		req.Known = &fetch.Known{LocalPath: prev.LocalPath, Digest: prev.Digest, Fingerprint: prev.Fingerprint}
 		for _, f := range prev.Files {
