@@ -52,18 +52,19 @@ func parse(t *testing.T, s string) fetch.Ref {
 
 func TestConformance_hubtest(t *testing.T) {
 	hub := hubtest.New(t)
+	type published struct{ repo, sha string }
 	var mu sync.Mutex
-	sums := map[string]string{}
+	refs := map[string]published{}
 	n := 0
-	publish := func(data []byte) string {
+	publish := func(data []byte, opts ...hubtest.RepoOption) string {
 		mu.Lock()
 		n++
 		repo := fmt.Sprintf("r%d", n)
 		mu.Unlock()
-		hub.AddRepo("org", repo, "main", map[string][]byte{"sub/model.gguf": data})
+		hub.AddRepo("org", repo, "main", map[string][]byte{"sub/model.gguf": data}, opts...)
 		ref := "hf:org/" + repo + "/sub/model.gguf@main"
 		mu.Lock()
-		sums[ref] = hubtest.SHA256(data)
+		refs[ref] = published{repo: repo, sha: hubtest.SHA256(data)}
 		mu.Unlock()
 		return ref
 	}
@@ -79,10 +80,14 @@ func TestConformance_hubtest(t *testing.T) {
 			hub.TruncateCDN(1, after)
 			return ref
 		},
+		PublishSlow: func(t *testing.T, data []byte, rate int) string {
+			return publish(data, hubtest.CDNRate(int64(rate)))
+		},
 		BytesServed: func(t *testing.T, ref string) int64 {
 			mu.Lock()
-			defer mu.Unlock()
-			return hub.CDNBytesSent(sums[ref])
+			p := refs[ref]
+			mu.Unlock()
+			return hub.CDNBytesSentForRepo("org", p.repo, p.sha)
 		},
 	})
 }
