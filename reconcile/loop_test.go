@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"strings"
 	"sync"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"go.uber.org/goleak"
@@ -369,4 +372,75 @@ func TestLoop_ReadyWithNoModels(t *testing.T) {
 	e := startLoop(t, nil, 1, nil)
 	e.resync()
 	require.Eventually(t, e.loop.Ready, 5*time.Second, 5*time.Millisecond)
+}
+
+// progressFetcher reports progress and then waits to be released.
+type progressFetcher struct {
+	release chan struct{}
+	path    string
+}
+
+func (p *progressFetcher) Fetch(ctx context.Context, req fetch.Request) (fetch.Result, error) {
+	req.Progress(50, 100)
+	time.Sleep(250 * time.Millisecond)
+	req.Progress(60, 100)
+	select {
+	case <-p.release:
+	case <-ctx.Done():
+		return fetch.Result{}, ctx.Err()
+	}
+	return filefetch.New().Fetch(ctx, fetch.Request{Ref: fetch.Ref{Scheme: fetch.SchemeFile, Path: p.path}, Name: req.Name})
+}
+
+func TestLoop_DownloadProgressInStatusAndMetrics(t *testing.T) {
+	dir := t.TempDir()
+	models := filepath.Join(dir, "models.d")
+	require.NoError(t, os.MkdirAll(models, 0o755))
+	model := filepath.Join(dir, "m.bin")
+	require.NoError(t, os.WriteFile(model, []byte("abc"), 0o644))
+	cat, err := catalog.Open(filepath.Join(dir, "state"))
+	require.NoError(t, err)
+	pf := &progressFetcher{release: make(chan struct{}), path: model}
+	reg := fetch.NewRegistry()
+	reg.Register(fetch.SchemeHTTPS, pf)
+	prov, err := NewProvisioner(ProvisionerConfig{Catalog: cat, Fetchers: reg})
+	require.NoError(t, err)
+	promReg := prometheus.NewRegistry()
+	m, err := NewMetrics(promReg)
+	require.NoError(t, err)
+	loop, err := NewLoop(LoopConfig{ModelsDir: models, Provisioner: prov, Catalog: cat, Metrics: m})
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(filepath.Join(models, "dl.yaml"), []byte("model_ref: https://models.example.test/m.gguf\n"), 0o644))
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error)
+	sig := make(chan watch.Signal, 1)
+	sig <- watch.Signal{Rescan: true}
+	go func() { done <- loop.Run(ctx, sig) }()
+	defer func() { cancel(); <-done }()
+
+	require.Eventually(t, func() bool {
+		for _, s := range loop.Status().Models {
+			if s.Name == "dl" && s.Phase == PhaseFetching && s.BytesDone == 60 && s.BytesTotal == 100 {
+				return s.RateBytesPerSec > 0
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond, "status shows bytes done, total and rate while fetching")
+	require.NoError(t, testutil.GatherAndCompare(promReg, strings.NewReader(`
+# HELP model_provisioner_download_done_bytes Bytes on disk of each download in flight.
+# TYPE model_provisioner_download_done_bytes gauge
+model_provisioner_download_done_bytes{model="dl"} 60
+# HELP model_provisioner_download_size_bytes Size of each download in flight (-1 unknown).
+# TYPE model_provisioner_download_size_bytes gauge
+model_provisioner_download_size_bytes{model="dl"} 100
+`), "model_provisioner_download_done_bytes", "model_provisioner_download_size_bytes"))
+	close(pf.release)
+	require.Eventually(t, func() bool {
+		for _, s := range loop.Status().Models {
+			if s.Name == "dl" {
+				return s.Phase == PhaseActive
+			}
+		}
+		return false
+	}, 5*time.Second, 10*time.Millisecond)
 }

@@ -231,9 +231,6 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if res.Hashed || !hadPrev || prev.Verification.Result != outcome.Result {
 		p.obs.Verified(outcome.Result)
 	}
-	if spec.Strict && spec.Expected.IsZero() {
-		log.Warn("strict_verification is set but no expected_digest is given; the model is used unverified: add expected_digest to the spec", "outcome", outcome.Result)
-	}
 
 	next := catalog.Entry{
 		ID:           id,
@@ -303,6 +300,16 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		}
 	}
 	if changed || handoffChanged {
+		// Warnings about the spec itself go out when the model changes
+		// state, not on every resync.
+		if spec.Strict && spec.Expected.IsZero() {
+			switch {
+			case spec.Ref.Scheme == fetch.SchemeOCI && spec.Ref.Digest == "":
+				log.Warn("strict_verification is set but the reference is a mutable tag with no expected_digest: the tag was resolved to "+res.Validators.OCIDigest+"; pin the model by digest (oci://REGISTRY/REPO@sha256:...)", "outcome", outcome.Result)
+			default:
+				log.Warn("strict_verification is set but no expected_digest is given; the model is used unverified: add expected_digest to the spec", "outcome", outcome.Result)
+			}
+		}
 		log.Info("model active", "path", next.LocalPath, "size_bytes", next.SizeBytes, "digest", next.Digest.String(), "verification", outcome.Result, "hashed", res.Hashed)
 		p.provenance(next, handoff.EventActive, "")
 	} else {

@@ -70,7 +70,7 @@ func blobsAreWhole(t *testing.T, state string) {
 // last run completes with the right bytes while the server sent less than
 // 1.6 times the file in all.
 func TestEnsure_ResumesAfterSIGKILL(t *testing.T) {
-	const size = 192 << 20
+	const size = 300 << 20
 	root, err := os.MkdirTemp("", "nginx-root-")
 	require.NoError(t, err)
 	t.Cleanup(func() { os.RemoveAll(root) })
@@ -78,9 +78,9 @@ func TestEnsure_ResumesAfterSIGKILL(t *testing.T) {
 	digest := fetchtest.DigestOf(data)
 	require.NoError(t, os.WriteFile(filepath.Join(root, "big.gguf"), data, 0o644))
 	data = nil
-	// Four parts at 12 MB/s each: about four seconds in all, slow enough to
+	// Four parts at 16 MB/s each: about five seconds in all, slow enough to
 	// stop at a chosen point.
-	srv := nginx.Start(t, nginx.Options{Root: root, TLS: true, RateLimit: "12m"})
+	srv := nginx.Start(t, nginx.Options{Root: root, TLS: true, RateLimit: "16m"})
 	state := filepath.Join(t.TempDir(), "state")
 	env := []string{"SSL_CERT_FILE=" + srv.CAFile, "MODEL_PROVISIONER_STATE_DIR=" + state}
 	args := []string{"ensure", srv.FileURL("big.gguf"), "--digest", digest.String(), "--name", "big"}
@@ -110,6 +110,15 @@ func TestEnsure_ResumesAfterSIGKILL(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, filepath.Join(state, "models", "big", "big.gguf"), h.Model.Path)
 	assert.Equal(t, "pass", h.Metadata.Verification)
+
+	// The file came in parallel ranged parts: several distinct ranges.
+	starts := map[string]bool{}
+	for _, req := range srv.Requests("/big.gguf") {
+		if req.Range != "" && req.Range != "bytes=0-0" {
+			starts[req.Range] = true
+		}
+	}
+	assert.GreaterOrEqual(t, len(starts), 4, "parallel ranged parts")
 
 	sent := srv.BytesSent("/big.gguf")
 	t.Logf("server sent %d bytes for a %d-byte file (%.2fx)", sent, size, float64(sent)/size)
