@@ -77,13 +77,13 @@ func printReport(w io.Writer, rep reconcile.Report) error {
 	}
 	fmt.Fprintln(w)
 	tw := tabwriter.NewWriter(w, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "NAME\tPHASE\tVERIFY\tATTEMPTS\tSINCE\tREASON\tLAST ERROR")
+	fmt.Fprintln(tw, "NAME\tPHASE\tVERIFY\tSIZE\tATTEMPTS\tSINCE\tREASON\tLAST ERROR")
 	for _, m := range rep.Models {
 		reason := m.Reason
 		if m.SpecError != "" {
 			reason = "spec file error, last good version in force: " + m.SpecError
 		}
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.Name, m.Phase, dash(m.Verification), m.Attempts,
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%d\t%s\t%s\t%s\n", m.Name, m.Phase, dash(m.Verification), progressText(m), m.Attempts,
 			m.LastTransition.Format(time.RFC3339), dash(reason), dash(m.LastError))
 	}
 	if err := tw.Flush(); err != nil {
@@ -93,6 +93,20 @@ func printReport(w io.Writer, rep reconcile.Report) error {
 		fmt.Fprintf(w, "spec error: %s\n", e.Error)
 	}
 	return nil
+}
+
+// progressText is the size of a present model, or the progress of one
+// being downloaded.
+func progressText(m reconcile.ModelStatus) string {
+	switch {
+	case m.Phase == reconcile.PhaseFetching && m.BytesTotal > 0:
+		return fmt.Sprintf("%.0f%% of %s, %s/s", 100*float64(m.BytesDone)/float64(m.BytesTotal), humanBytes(m.BytesTotal), humanBytes(int64(m.RateBytesPerSec)))
+	case m.Phase == reconcile.PhaseFetching:
+		return humanBytes(m.BytesDone)
+	case m.BytesTotal > 0:
+		return humanBytes(m.BytesTotal)
+	}
+	return "-"
 }
 
 func dash(s string) string {
