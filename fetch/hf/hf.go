@@ -195,7 +195,7 @@ func (f *Fetcher) head(ctx context.Context, ref fetch.Ref, revision, file string
 		req.Header.Set("Accept-Encoding", "identity")
 		resp, err := client.Do(req)
 		if err != nil {
-			return meta{}, &transportError{msg: fmt.Sprintf("resolve %s: %s", file, redact.String(err.Error())), err: err}
+			return meta{}, https.Redacted("resolve "+file, err)
 		}
 		resp.Body.Close()
 		m := meta{
@@ -459,7 +459,7 @@ func (f *Fetcher) getJSON(ctx context.Context, u *url.URL, ref fetch.Ref, file s
 	req.Header = f.header()
 	resp, err := f.client.Do(req)
 	if err != nil {
-		return "", &transportError{msg: redact.String(err.Error()), err: err}
+		return "", https.Redacted("", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
@@ -519,16 +519,6 @@ func Match(patterns []string, name string) bool {
 	}
 	return false
 }
-
-// transportError keeps a network failure's cause for errors.Is/As while its
-// message is redacted.
-type transportError struct {
-	msg string
-	err error
-}
-
-func (e *transportError) Error() string { return e.msg }
-func (e *transportError) Unwrap() error { return e.err }
 
 type atomicBool struct {
 	mu sync.Mutex

@@ -50,9 +50,20 @@ func (s *Source) request(ctx context.Context, method string) (*http.Request, err
 func (s *Source) do(req *http.Request) (*http.Response, error) {
 	resp, err := s.Client.Do(req)
 	if err != nil {
-		return nil, &transportError{msg: redact.String(err.Error()), err: err}
+		return nil, Redacted("", err)
 	}
 	return resp, nil
+}
+
+// Redacted returns err with its message passed through redact.String and
+// prefixed, keeping err as the cause for errors.Is/As. The standard HTTP
+// client's errors quote the request URL, query string and all.
+func Redacted(prefix string, err error) error {
+	msg := redact.String(err.Error())
+	if prefix != "" {
+		msg = prefix + ": " + msg
+	}
+	return &transportError{msg: msg, err: err}
 }
 
 // transportError keeps the cause for errors.Is/As while its message is
