@@ -41,13 +41,14 @@ const (
 	fieldHandoff  = "handoff"
 	fieldInclude  = "include"
 	fieldVersion  = "version_id"
+	fieldEngine   = "engine"
 	fieldAlgo     = "algo"
 	fieldValue    = "value"
 	fieldPath     = "path"
 )
 
 var (
-	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff, fieldInclude, fieldVersion}
+	rootFields    = []string{fieldName, fieldModelRef, fieldDigest, fieldStrict, fieldHandoff, fieldInclude, fieldVersion, fieldEngine}
 	digestFields  = []string{fieldAlgo, fieldValue}
 	handoffFields = []string{fieldPath}
 )
@@ -77,6 +78,9 @@ type Model struct {
 	Include []string
 	// VersionID pins the object version of an s3:// model.
 	VersionID string
+	// Engine selects the handoff form: "llamacpp", "vllm" or "generic";
+	// empty means chosen from the model's format.
+	Engine string
 	// File is the absolute path of the spec file (the link, for a symlink).
 	File string
 	// Hash is the hex SHA-256 of the file's raw bytes, so that callers can
@@ -370,6 +374,17 @@ func (p *parser) model(root *yaml.Node, out *parsed) error {
 				return err
 			}
 			out.HandoffPath = path
+		case fieldEngine:
+			eng, _, err := p.optString(v, fieldEngine)
+			if err != nil {
+				return err
+			}
+			switch eng {
+			case "", "llamacpp", "vllm", "generic":
+			default:
+				return p.errAt(v, fieldEngine, fmt.Errorf("%w: %q is not an engine: want llamacpp, vllm or generic (or leave it out to choose from the model's format)", ErrWrongType, truncate(eng)))
+			}
+			out.Engine = eng
 		case fieldVersion:
 			vid, _, err := p.optString(v, fieldVersion)
 			if err != nil {

@@ -820,3 +820,29 @@ func TestSpecError_Error(t *testing.T) {
 		})
 	}
 }
+
+func TestParse_IncludeVersionEngine(t *testing.T) {
+	m, err := Parse("/etc/m.d/repo.yaml", []byte("model_ref: hf:org/repo@main\ninclude: [\"*.safetensors\", \"**/*.json\"]\nversion_id: v123\nengine: vllm\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.safetensors", "**/*.json"}, m.Include)
+	assert.Equal(t, "v123", m.VersionID)
+	assert.Equal(t, "vllm", m.Engine)
+
+	m, err = Parse("/etc/m.d/one.yaml", []byte("model_ref: hf:org/repo@main\ninclude: \"*.gguf\"\n"))
+	require.NoError(t, err)
+	assert.Equal(t, []string{"*.gguf"}, m.Include)
+
+	for _, bad := range []string{
+		"model_ref: x\nengine: tgi\n",
+		"model_ref: x\ninclude: [\"../*\"]\n",
+		"model_ref: x\ninclude: [\"/abs/*\"]\n",
+		"model_ref: x\ninclude: [\"[\"]\n",
+		"model_ref: x\ninclude: {a: b}\n",
+	} {
+		_, err := Parse("/etc/m.d/bad.yaml", []byte(bad))
+		require.Error(t, err, bad)
+		var se *SpecError
+		require.ErrorAs(t, err, &se)
+		assert.Equal(t, 2, se.Line, bad)
+	}
+}
