@@ -65,6 +65,13 @@ type Config struct {
 	// FreeSpaceHeadroom is the free space a download must leave on the
 	// state directory's filesystem.
 	FreeSpaceHeadroom int64 `koanf:"free_space_headroom"`
+	// DockerConfig is the registry credentials file for oci:// models
+	// (default $DOCKER_CONFIG/config.json or ~/.docker/config.json, after
+	// $CREDENTIALS_DIRECTORY/docker-config.json).
+	DockerConfig string `koanf:"docker_config"`
+	// InsecureRegistries may be reached over plain HTTP (loopback
+	// registries always may).
+	InsecureRegistries []string `koanf:"insecure_registries"`
 }
 
 // Default returns the configuration used where nothing else is given.
@@ -88,7 +95,8 @@ func Default() Config {
 
 // configKeys are the keys a configuration file may hold.
 var configKeys = []string{"models_dir", "state_dir", "handoff_dir", "resync", "reverify", "concurrency", "listen", "log_format", "log_level", "retired_retention",
-	"offline", "allow_http", "download_parts", "download_part_size", "stall_timeout", "free_space_headroom"}
+	"offline", "allow_http", "download_parts", "download_part_size", "stall_timeout", "free_space_headroom",
+	"docker_config", "insecure_registries"}
 
 // Handoff returns the effective handoff directory.
 func (c Config) Handoff() string {

@@ -67,6 +67,8 @@ func bindConfig(fs *flag.FlagSet, keys ...string) *configFlags {
 		"download_part_size":  "smallest part of a parallel download, in bytes",
 		"stall_timeout":       "resume a download stream idle for this long",
 		"free_space_headroom": "free bytes a download must leave on the state filesystem",
+		"docker_config":       "registry credentials file for oci:// models",
+		"insecure_registries": "registries reachable over plain HTTP, comma-separated",
 	}
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"reflect"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -129,7 +130,7 @@ func (a *agent) waitForReload(ctx context.Context, cfg Config, gen *generation, 
 				continue
 			}
 			a.level.Set(parseLevel(next.LogLevel))
-			if next == cfg {
+			if reflect.DeepEqual(next, cfg) {
 				a.log.Info("SIGHUP: configuration unchanged; resyncing")
 				gen.loop.Trigger(watch.Signal{Rescan: true, Reason: "sighup"})
 				continue

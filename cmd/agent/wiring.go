@@ -12,12 +12,13 @@ import (
 	filefetch "github.com/model-provisioner/model-provisioner/fetch/file"
 	"github.com/model-provisioner/model-provisioner/fetch/hf"
 	"github.com/model-provisioner/model-provisioner/fetch/https"
+	"github.com/model-provisioner/model-provisioner/fetch/oci"
 	"github.com/model-provisioner/model-provisioner/redact"
 )
 
 // buildSchemes are the reference schemes this build fetches; newFetchers
 // registers exactly these.
-var buildSchemes = []fetch.Scheme{fetch.SchemeFile, fetch.SchemeHTTPS, fetch.SchemeHTTP, fetch.SchemeHF}
+var buildSchemes = []fetch.Scheme{fetch.SchemeFile, fetch.SchemeHTTPS, fetch.SchemeHTTP, fetch.SchemeHF, fetch.SchemeOCI}
 
 // schemeRegistry answers "is this scheme supported" without building any
 // fetcher, for validate.
@@ -65,6 +66,12 @@ func newFetchers(cfg Config, store *content.Store, secrets *redact.Secrets, log 
 		return nil, err
 	}
 	r.Register(fetch.SchemeHF, hub)
+
+	reg, err := oci.New(store, oci.Config{DockerConfig: cfg.DockerConfig, Insecure: cfg.InsecureRegistries, Download: dl, Offline: cfg.Offline, UserAgent: ua})
+	if err != nil {
+		return nil, err
+	}
+	r.Register(fetch.SchemeOCI, reg)
 	return r, nil
 }
 
