@@ -199,6 +199,11 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		for _, f := range prev.Files {
 			req.Known.Files = append(req.Known.Files, fetch.File(f))
 		}
+		if spec.VersionID != "" && spec.VersionID != prev.Validators.VersionID {
+			// A newly pinned object version is another set of bytes,
+			// whatever the id says.
+			req.Known = nil
+		}
 	}
 	start := p.now()
 	res, err := f.Fetch(ctx, req)

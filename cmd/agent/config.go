@@ -72,6 +72,16 @@ type Config struct {
 	// InsecureRegistries may be reached over plain HTTP (loopback
 	// registries always may).
 	InsecureRegistries []string `koanf:"insecure_registries"`
+	// S3Endpoint, S3Region and S3Profile override AWS_ENDPOINT_URL_S3 /
+	// AWS_ENDPOINT_URL, AWS_REGION and AWS_PROFILE for s3:// models.
+	// Credentials never go here: they come from the environment,
+	// $CREDENTIALS_DIRECTORY or the shared credentials file.
+	S3Endpoint string `koanf:"s3_endpoint"`
+	S3Region   string `koanf:"s3_region"`
+	S3Profile  string `koanf:"s3_profile"`
+	// S3PathStyle forces path-style ("true") or virtual-host ("false")
+	// addressing; empty chooses path style for every endpoint but AWS.
+	S3PathStyle string `koanf:"s3_path_style"`
 }
 
 // Default returns the configuration used where nothing else is given.
@@ -96,7 +106,7 @@ func Default() Config {
 // configKeys are the keys a configuration file may hold.
 var configKeys = []string{"models_dir", "state_dir", "handoff_dir", "resync", "reverify", "concurrency", "listen", "log_format", "log_level", "retired_retention",
 	"offline", "allow_http", "download_parts", "download_part_size", "stall_timeout", "free_space_headroom",
-	"docker_config", "insecure_registries"}
+	"docker_config", "insecure_registries", "s3_endpoint", "s3_region", "s3_profile", "s3_path_style"}
 
 // Handoff returns the effective handoff directory.
 func (c Config) Handoff() string {
@@ -164,6 +174,11 @@ func (c Config) Validate() error {
 	}
 	if c.FreeSpaceHeadroom < 0 {
 		bad("free_space_headroom", "must not be negative")
+	}
+	switch strings.ToLower(c.S3PathStyle) {
+	case "", "true", "false":
+	default:
+		bad("s3_path_style", "%q: want true, false or empty", c.S3PathStyle)
 	}
 	slices.SortFunc(errs, func(a, b error) int { return strings.Compare(a.Error(), b.Error()) })
 	return errors.Join(errs...)

@@ -69,6 +69,10 @@ func bindConfig(fs *flag.FlagSet, keys ...string) *configFlags {
 		"free_space_headroom": "free bytes a download must leave on the state filesystem",
 		"docker_config":       "registry credentials file for oci:// models",
 		"insecure_registries": "registries reachable over plain HTTP, comma-separated",
+		"s3_endpoint":         "S3 endpoint URL for s3:// models",
+		"s3_region":           "S3 region",
+		"s3_profile":          "profile of the shared AWS credentials file",
+		"s3_path_style":       "S3 path-style addressing: true, false or empty (auto)",
 	}
 	for _, k := range keys {
 		name := strings.ReplaceAll(k, "_", "-")

@@ -103,9 +103,9 @@ func TestEnsure_CLI(t *testing.T) {
 	r = runBinary(t, work, nil, "ensure", "abc.bin", "--state-dir", state, "--digest", "md5:900150983cd24fb0d6963f7d28e17f72")
 	assert.Equal(t, 2, r.code)
 	assert.Contains(t, r.stderr, "unknown digest algorithm")
-	r = runBinary(t, work, nil, "ensure", "s3://bucket/m.gguf", "--state-dir", state)
+	r = runBinary(t, work, nil, "ensure", "ftp://host/m.gguf", "--state-dir", state)
 	assert.Equal(t, 1, r.code)
-	assert.Contains(t, r.stderr, "not supported yet: s3")
+	assert.Contains(t, r.stderr, "unknown scheme")
 }
 
 func TestEnsure_StrictWithoutDigestWarns(t *testing.T) {

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -13,12 +14,13 @@ import (
 	"github.com/model-provisioner/model-provisioner/fetch/hf"
 	"github.com/model-provisioner/model-provisioner/fetch/https"
 	"github.com/model-provisioner/model-provisioner/fetch/oci"
+	"github.com/model-provisioner/model-provisioner/fetch/s3"
 	"github.com/model-provisioner/model-provisioner/redact"
 )
 
 // buildSchemes are the reference schemes this build fetches; newFetchers
 // registers exactly these.
-var buildSchemes = []fetch.Scheme{fetch.SchemeFile, fetch.SchemeHTTPS, fetch.SchemeHTTP, fetch.SchemeHF, fetch.SchemeOCI}
+var buildSchemes = []fetch.Scheme{fetch.SchemeFile, fetch.SchemeHTTPS, fetch.SchemeHTTP, fetch.SchemeHF, fetch.SchemeS3, fetch.SchemeOCI}
 
 // schemeRegistry answers "is this scheme supported" without building any
 // fetcher, for validate.
@@ -53,26 +55,65 @@ func newFetchers(cfg Config, store *content.Store, secrets *redact.Secrets, log 
 	r.Register(fetch.SchemeHTTPS, hf1)
 	r.Register(fetch.SchemeHTTP, hf1)
 
+	// A scheme whose set-up fails (an unreadable token file, a broken
+	// AWS_CA_BUNDLE) fails its own models with the reason; it never stops
+	// the agent or the models of other schemes.
 	token, from, err := hf.Token()
 	if err != nil {
-		return nil, err
+		register(r, log, fetch.SchemeHF, nil, err)
+	} else {
+		if token != "" {
+			secrets.Add(token)
+			log.Debug("Hugging Face token loaded", "from", string(from))
+		}
+		hub, err := hf.New(store, hf.Config{Token: token, Client: https.ClientConfig{}, Download: dl, Offline: cfg.Offline, UserAgent: ua})
+		register(r, log, fetch.SchemeHF, hub, err)
 	}
-	if token != "" {
-		secrets.Add(token)
-		log.Debug("Hugging Face token loaded", "from", string(from))
-	}
-	hub, err := hf.New(store, hf.Config{Token: token, Client: https.ClientConfig{}, Download: dl, Offline: cfg.Offline, UserAgent: ua})
-	if err != nil {
-		return nil, err
-	}
-	r.Register(fetch.SchemeHF, hub)
 
 	reg, err := oci.New(store, oci.Config{DockerConfig: cfg.DockerConfig, Insecure: cfg.InsecureRegistries, Download: dl, Offline: cfg.Offline, UserAgent: ua})
-	if err != nil {
-		return nil, err
+	register(r, log, fetch.SchemeOCI, reg, err)
+
+	sc := s3.ConfigFromEnv()
+	if cfg.S3Endpoint != "" {
+		sc.Endpoint = cfg.S3Endpoint
 	}
-	r.Register(fetch.SchemeOCI, reg)
+	if cfg.S3Region != "" {
+		sc.Region = cfg.S3Region
+	}
+	if cfg.S3Profile != "" {
+		sc.Profile = cfg.S3Profile
+	}
+	if cfg.S3PathStyle != "" {
+		ps := strings.EqualFold(cfg.S3PathStyle, "true")
+		sc.PathStyle = &ps
+	}
+	sc.Download, sc.Offline, sc.UserAgent = dl, cfg.Offline, ua
+	bucket, err := s3.New(store, sc)
+	if err == nil {
+		log.Debug("s3 credentials", "source", bucket.CredentialSource())
+	}
+	register(r, log, fetch.SchemeS3, bucket, err)
 	return r, nil
+}
+
+// register adds f for scheme, or, when its set-up failed, a fetcher that
+// reports that failure for every model of the scheme.
+func register(r *fetch.Registry, log *slog.Logger, scheme fetch.Scheme, f fetch.Fetcher, err error) {
+	if err != nil {
+		log.Warn("fetcher unavailable: its models will fail until this is fixed", "scheme", string(scheme), "err", err.Error())
+		f = unavailable{scheme: scheme, err: err}
+	}
+	r.Register(scheme, f)
+}
+
+// unavailable is the fetcher of a scheme whose set-up failed.
+type unavailable struct {
+	scheme fetch.Scheme
+	err    error
+}
+
+func (u unavailable) Fetch(context.Context, fetch.Request) (fetch.Result, error) {
+	return fetch.Result{}, fetch.Permanent(fmt.Errorf("%s models cannot be fetched: %w", u.scheme, u.err))
 }
 
 // newLogger returns a slog logger writing text or JSON at level, through the

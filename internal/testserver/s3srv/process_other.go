@@ -1,0 +1,7 @@
+//go:build !linux
+
+package s3srv
+
+import "os/exec"
+
+func setProcAttr(*exec.Cmd) {}
