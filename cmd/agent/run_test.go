@@ -135,13 +135,16 @@ func TestRun_EndToEnd(t *testing.T) {
 	assert.Equal(t, model, h.Model.Path)
 	assert.Equal(t, "pass", h.Metadata.Verification)
 
-	code, body, err = a.get("/status")
-	require.NoError(t, err)
-	require.Equal(t, http.StatusOK, code)
+	// The handoff is written by the worker just before the loop records the
+	// outcome; wait for the status to catch up.
 	var rep reconcile.Report
-	require.NoError(t, json.Unmarshal([]byte(body), &rep))
-	require.Len(t, rep.Models, 1)
-	assert.Equal(t, reconcile.PhaseActive, rep.Models[0].Phase)
+	require.Eventually(t, func() bool {
+		code, body, err := a.get("/status")
+		if err != nil || code != http.StatusOK || json.Unmarshal([]byte(body), &rep) != nil {
+			return false
+		}
+		return len(rep.Models) == 1 && rep.Models[0].Phase == reconcile.PhaseActive
+	}, 5*time.Second, 10*time.Millisecond, "status shows the model active: %+v", rep)
 	assert.True(t, rep.Ready)
 
 	code, body, err = a.get("/metrics")
