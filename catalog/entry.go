@@ -3,6 +3,7 @@ package catalog
 import (
 	"reflect"
 
+	"github.com/model-provisioner/model-provisioner/modelinfo"
 	"github.com/model-provisioner/model-provisioner/verify"
 )
 
@@ -54,6 +55,8 @@ type Entry struct {
 	Files []File `json:"files,omitempty"`
 	// Metadata is what was learned from the model's headers.
 	Metadata Metadata `json:"metadata,omitzero"`
+	// Engine is the handoff form the spec asked for ("" = from the format).
+	Engine string `json:"engine,omitempty"`
 	// HandoffPath is the handoff file written for this model, if any.
 	HandoffPath string `json:"handoff_path,omitempty"`
 	// SpecFile is the models.d file that declares this model; empty for a
@@ -97,6 +100,9 @@ type Metadata struct {
 	Architecture string `json:"architecture,omitempty"`
 	// CtxMax is the trained context length; 0 when unknown.
 	CtxMax int64 `json:"ctx_max,omitempty"`
+	// Info is everything modelinfo.Inspect reported; nil in entries
+	// written before it was recorded.
+	Info *modelinfo.Info `json:"info,omitempty"`
 }
 
 // Usable reports whether e may be handed to an engine: Active, and not

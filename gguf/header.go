@@ -60,6 +60,20 @@ const (
 	KeyAlignment    = "general.alignment"
 	KeyName         = "general.name"
 	KeyFileType     = "general.file_type"
+
+	// KeyTokenizerModel names the tokenizer family, such as "llama"
+	// (SentencePiece) or "gpt2" (byte-level BPE).
+	KeyTokenizerModel = "tokenizer.ggml.model"
+	// KeyChatTemplate holds the model's default chat template (Jinja).
+	KeyChatTemplate = "tokenizer.chat_template"
+
+	// KeySplitNo is the zero-based index of this file in a split model.
+	KeySplitNo = "split.no"
+	// KeySplitCount is the number of files a split model has.
+	KeySplitCount = "split.count"
+	// KeySplitTensorsCount is the number of tensors over all files of a
+	// split model.
+	KeySplitTensorsCount = "split.tensors.count"
 )
 
 // ErrNotGGUF is returned, possibly wrapped, when the input does not start

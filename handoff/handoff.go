@@ -15,10 +15,23 @@ import (
 // directory.
 const LockFile = ".model-provisioner.lock"
 
+// SchemaVersion is the version of the handoff document this package
+// writes, recorded in File.SchemaVersion. Documents without one predate
+// versioning and hold only the seed's fields. schema.json describes the
+// document.
+const SchemaVersion = 1
+
 // File is the handoff document. The fields model.id, model.path,
 // metadata.size_bytes and metadata.ctx_max are the stable contract every
-// engine integration relies on; the rest are additions an engine may ignore.
+// engine integration relies on and are always present; the rest are
+// additions an engine may ignore.
 type File struct {
+	// SchemaVersion is SchemaVersion for documents made by Build; zero
+	// (omitted) in documents that predate versioning.
+	SchemaVersion int `json:"schema_version,omitempty"`
+	// Engine is the engine the document is shaped for: "llamacpp",
+	// "vllm" or "generic".
+	Engine   string   `json:"engine,omitempty"`
 	Model    Model    `json:"model"`
 	Metadata Metadata `json:"metadata"`
 }
@@ -27,28 +40,71 @@ type File struct {
 type Model struct {
 	// ID is the normalized model reference.
 	ID string `json:"id"`
-	// Path is the file (or directory) to load.
+	// Path is the file (or directory) to load: for llama.cpp the GGUF
+	// file (the first shard of a split model), for vLLM the model
+	// directory or GGUF file, for generic the path as registered.
 	Path string `json:"path"`
 	// Name is the model's name from its spec.
 	Name string `json:"name,omitempty"`
+	// Tokenizer is a directory of Hugging Face tokenizer files to give
+	// the engine (vLLM's --tokenizer) when it is not Path itself.
+	Tokenizer string `json:"tokenizer,omitempty"`
 }
 
 // Metadata describes the model.
 type Metadata struct {
-	// SizeBytes is the size of the file, or of all files of a directory.
+	// SizeBytes is the size of the model on disk: the file, every shard
+	// of a split model, or every file of a directory.
 	SizeBytes int64 `json:"size_bytes"`
-	// CtxMax is the trained context length from the GGUF header, null when
-	// the model is not GGUF or does not say.
+	// CtxMax is the trained context length from the GGUF header or
+	// config.json, null when unknown.
 	CtxMax *int64 `json:"ctx_max"`
-	// Format is "gguf", "directory" or "unknown".
+	// Format is "gguf", "safetensors", "directory" or "unknown".
 	Format string `json:"format,omitempty"`
-	// Architecture is the GGUF general.architecture, when known.
+	// Architecture is the GGUF general.architecture, or the first
+	// config.json architecture, when known.
 	Architecture string `json:"architecture,omitempty"`
 	// Digest is "sha256:<hex>" of the file as verified, when it is one file.
 	Digest string `json:"digest,omitempty"`
 	// Verification is "pass" (matched the expected digest) or "warn" (no
 	// digest was given, so nothing was proven).
 	Verification string `json:"verification,omitempty"`
+	// FileType is the quantization named by general.file_type, such as
+	// "Q4_K_M".
+	FileType string `json:"file_type,omitempty"`
+	// FileTypeID is general.file_type as stored, when present.
+	FileTypeID *int64 `json:"file_type_id,omitempty"`
+	// ParameterCount is the number of weights, when known.
+	ParameterCount uint64 `json:"parameter_count,omitempty"`
+	// TensorCount is the number of tensors over all files, when known.
+	TensorCount uint64 `json:"tensor_count,omitempty"`
+	// TokenizerModel is the GGUF tokenizer.ggml.model, such as "gpt2".
+	TokenizerModel string `json:"tokenizer_model,omitempty"`
+	// ChatTemplate reports whether the model carries a chat template;
+	// absent when the format does not say.
+	ChatTemplate *bool `json:"chat_template,omitempty"`
+	// GGUFVersion is the GGUF format version of a GGUF model.
+	GGUFVersion uint32 `json:"gguf_version,omitempty"`
+	// Shards lists the weights files in load order: the GGUF file or every
+	// shard of a split GGUF, or the .safetensors files of a directory.
+	Shards []Shard `json:"shards,omitempty"`
+	// Memory estimates the memory the model needs.
+	Memory *Memory `json:"memory,omitempty"`
+}
+
+// Shard is one weights file of a model.
+type Shard struct {
+	Path      string `json:"path"`
+	SizeBytes int64  `json:"size_bytes"`
+}
+
+// Memory is an estimate of the memory an engine needs for the model:
+// WeightsBytes + ctx × KVBytesPerToken for a context of ctx tokens, plus
+// compute buffers. The modelinfo package documents the formula.
+type Memory struct {
+	WeightsBytes    int64  `json:"weights_bytes,omitempty"`
+	KVBytesPerToken int64  `json:"kv_bytes_per_token,omitempty"`
+	KVCacheType     string `json:"kv_cache_type,omitempty"`
 }
 
 // Encode returns the canonical bytes of f: indented JSON and a final newline.

@@ -14,6 +14,7 @@ import (
 	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/desired"
 	"github.com/model-provisioner/model-provisioner/fetch"
+	"github.com/model-provisioner/model-provisioner/modelinfo"
 	"github.com/model-provisioner/model-provisioner/watch"
 )
 
@@ -533,9 +534,14 @@ func specFromModel(m desired.Model) (Spec, error) {
 	if err != nil {
 		return Spec{}, err
 	}
+	engine, err := modelinfo.ParseEngine(m.Engine)
+	if err != nil {
+		return Spec{}, err
+	}
 	return Spec{
 		Name: m.Name, Ref: ref, Expected: m.ExpectedDigest, Strict: m.Strict,
 		HandoffPath: m.HandoffPath, SpecFile: m.File, Include: m.Include, VersionID: m.VersionID,
+		Engine: engine,
 	}, nil
 }
 

@@ -16,6 +16,7 @@ import (
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/gguf"
 	"github.com/model-provisioner/model-provisioner/handoff"
+	"github.com/model-provisioner/model-provisioner/modelinfo"
 	"github.com/model-provisioner/model-provisioner/verify"
 )
 
@@ -115,6 +116,8 @@ type Spec struct {
 	Include []string
 	// VersionID pins an object version (s3).
 	VersionID string
+	// Engine selects the handoff form; "" chooses it from the format.
+	Engine modelinfo.Engine
 	// Progress, when set, receives download progress (bytes done, total).
 	Progress func(done, total int64) `json:"-"`
 }
@@ -172,7 +175,7 @@ func (p *Provisioner) Ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if spec.HandoffPath == "" && p.handoffDir != "" {
 		spec.HandoffPath = filepath.Join(p.handoffDir, spec.Name+".json")
 	}
-	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify, spec.Include, spec.VersionID)}, "\x00")
+	key := strings.Join([]string{spec.Ref.ID(), spec.Name, spec.Expected.String(), spec.HandoffPath, spec.SpecFile, fmt.Sprint(spec.Strict, spec.Reverify, spec.Include, spec.VersionID), string(spec.Engine)}, "\x00")
 	v, err, _ := p.flight.Do(key, func() (any, error) { return p.ensure(ctx, spec) })
 	if err != nil {
 		return ResolvedModel{}, err
@@ -223,6 +226,26 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		return ResolvedModel{}, err
 	}
 
+	// An unchanged model keeps the description read when its bytes were
+	// verified: the fast path reads none of them. Anything else is inspected
+	// again (headers only, kilobytes of a multi-GB model).
+	var info modelinfo.Info
+	if stillDescribed(prev, hadPrev, res) {
+		info = *prev.Metadata.Info
+	} else {
+		info, err = modelinfo.Inspect(ctx, res.LocalPath)
+	}
+	if err != nil {
+		if incompleteModel(err) {
+			err = fetch.Permanent(err)
+		}
+		err = fmt.Errorf("ensure %s (%s): %w", spec.Name, id, err)
+		if rerr := p.recordFailure(spec, prev, hadPrev, res, err); rerr != nil {
+			err = errors.Join(err, rerr)
+		}
+		return ResolvedModel{}, err
+	}
+
 	now := p.now().UnixMilli()
 	var outcome verify.Outcome
 	switch {
@@ -249,6 +272,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		Lifecycle:    catalog.Active,
 		Fingerprint:  res.Fingerprint,
 		HandoffPath:  spec.HandoffPath,
+		Engine:       string(spec.Engine),
 		SpecFile:     spec.SpecFile,
 		Owned:        res.Owned,
 		Files:        catalogFiles(res.Files),
@@ -272,12 +296,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 			next.SpecFile = prev.SpecFile
 		}
 	}
-	if hadPrev && !res.Hashed && prev.LocalPath == res.LocalPath && prev.Fingerprint == res.Fingerprint && prev.Fingerprint != (verify.Fingerprint{}) {
-		// The bytes are the ones described last time; so is their header.
-		next.Metadata = prev.Metadata
-	} else {
-		next.Metadata = readMetadata(res.LocalPath, res.IsDir)
-	}
+	next.Metadata = catalog.Metadata{Format: info.Format, Architecture: info.Architecture, CtxMax: info.CtxMax, Info: &info}
 
 	changed := !hadPrev || !sameEntry(prev, next)
 	if changed {
@@ -415,7 +434,7 @@ func (p *Provisioner) Prune(retention time.Duration) (int, error) {
 // timeouts) leave the catalog alone: the last verified state still stands.
 func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool, res fetch.Result, cause error) error {
 	mismatch := errors.Is(cause, fetch.ErrDigestMismatch)
-	gone := errors.Is(cause, fetch.ErrNotFound) || errors.Is(cause, fetch.ErrDigestOnDirectory)
+	gone := errors.Is(cause, fetch.ErrNotFound) || errors.Is(cause, fetch.ErrDigestOnDirectory) || incompleteModel(cause)
 	if !mismatch && !(gone && hadPrev) {
 		return nil
 	}
@@ -518,21 +537,51 @@ func sameEntry(a, b catalog.Entry) bool {
 }
 
 func handoffFile(e catalog.Entry) handoff.File {
-	f := handoff.File{
-		Model: handoff.Model{ID: e.ID, Path: e.LocalPath, Name: e.Name},
-		Metadata: handoff.Metadata{
-			SizeBytes:    e.SizeBytes,
-			Format:       e.Metadata.Format,
-			Architecture: e.Metadata.Architecture,
-			Digest:       e.Digest.String(),
-			Verification: string(e.Verification.Result),
-		},
+	info := modelinfo.Info{Format: e.Metadata.Format, Architecture: e.Metadata.Architecture, CtxMax: e.Metadata.CtxMax, FileTypeID: -1}
+	if e.Metadata.Info != nil {
+		info = *e.Metadata.Info
 	}
-	if e.Metadata.CtxMax > 0 {
-		v := e.Metadata.CtxMax
-		f.Metadata.CtxMax = &v
+	return handoff.Build(modelinfo.Engine(e.Engine), handoff.Registration{
+		ID: e.ID, Name: e.Name, Path: e.LocalPath, SizeBytes: e.SizeBytes,
+		Digest: e.Digest.String(), Verification: string(e.Verification.Result),
+	}, info)
+}
+
+// stillDescribed reports whether prev's recorded model description still
+// holds for res without reading any model bytes: the fetch took the
+// fingerprint fast path for the same files, and every shard the description
+// lists is still there with its size (a stat each).
+func stillDescribed(prev catalog.Entry, hadPrev bool, res fetch.Result) bool {
+	if !hadPrev || res.Hashed || prev.Metadata.Info == nil || prev.LocalPath != res.LocalPath {
+		return false
 	}
-	return f
+	if res.IsDir {
+		if len(res.Files) == 0 || len(res.Files) != len(prev.Files) {
+			return false
+		}
+		for i, f := range res.Files {
+			if catalog.File(f) != prev.Files[i] {
+				return false
+			}
+		}
+	} else if prev.Fingerprint == (verify.Fingerprint{}) || prev.Fingerprint != res.Fingerprint {
+		return false
+	}
+	for _, sh := range prev.Metadata.Info.Shards {
+		fi, err := os.Stat(sh.Path)
+		if err != nil || fi.Size() != sh.SizeBytes {
+			return false
+		}
+	}
+	return true
+}
+
+// incompleteModel reports whether err says the model's files are
+// incomplete or damaged, which no retry fixes: only the operator can.
+func incompleteModel(err error) bool {
+	var fe *gguf.FormatError
+	return errors.Is(err, modelinfo.ErrMissingShard) || errors.Is(err, modelinfo.ErrNotFirstShard) ||
+		errors.Is(err, modelinfo.ErrShardMismatch) || errors.Is(err, modelinfo.ErrTruncated) || errors.As(err, &fe)
 }
 
 func resolved(e catalog.Entry, hashed bool) ResolvedModel {
@@ -545,24 +594,6 @@ func resolved(e catalog.Entry, hashed bool) ResolvedModel {
 		r.CtxMax = &v
 	}
 	return r
-}
-
-// readMetadata reads what the model's header says. It reads only the header
-// (kilobytes of a multi-GB file) and never fails the ensure: a model whose
-// header cannot be read is still a model, with unknown metadata.
-func readMetadata(path string, isDir bool) catalog.Metadata {
-	if isDir {
-		return catalog.Metadata{Format: "directory"}
-	}
-	h, err := gguf.ReadFile(path)
-	if err != nil {
-		return catalog.Metadata{Format: "unknown"}
-	}
-	md := catalog.Metadata{Format: "gguf", Architecture: h.Architecture()}
-	if n, ok := h.ContextLength(); ok && n > 0 {
-		md.CtxMax = n
-	}
-	return md
 }
 
 // SanitizeName turns s into a valid model name: letters, digits, '.', '_'
