@@ -620,6 +620,7 @@ func (l *Loop) finish(r jobResult) {
 		st.status.NextRetry = nil
 		st.status.Path, st.status.Verification = r.res.LocalPath, string(r.res.Verification.Result)
 		st.status.HandoffPath = r.res.HandoffPath
+		st.status.Engine, st.status.Metadata = r.res.Engine, r.res.Metadata
 		st.status.BytesDone, st.status.BytesTotal = r.res.SizeBytes, r.res.SizeBytes
 		if st.status.Phase == PhaseFailed {
 			l.log.Info("model recovered", "model", st.name, "id", r.res.ID, "after_attempts", st.status.Attempts)

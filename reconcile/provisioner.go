@@ -136,6 +136,10 @@ type ResolvedModel struct {
 	// Hashed reports whether this call read and hashed the bytes; false when
 	// the recorded fingerprint showed them unchanged.
 	Hashed bool `json:"hashed"`
+	// Engine is the handoff form written; Metadata describes the model as
+	// its headers do (the same description the catalog and handoff hold).
+	Engine   string          `json:"engine,omitempty"`
+	Metadata *modelinfo.Info `json:"metadata,omitempty"`
 }
 
 // EnsurePresent makes the model named by ref present and verified against
@@ -588,6 +592,13 @@ func resolved(e catalog.Entry, hashed bool) ResolvedModel {
 	r := ResolvedModel{
 		ID: e.ID, Name: e.Name, LocalPath: e.LocalPath, SizeBytes: e.SizeBytes,
 		Digest: e.Digest.String(), Verification: e.Verification, HandoffPath: e.HandoffPath, Hashed: hashed,
+		Metadata: e.Metadata.Info,
+	}
+	if e.Metadata.Info != nil {
+		r.Engine = string(e.Engine)
+		if r.Engine == "" {
+			r.Engine = string(modelinfo.DefaultEngine(*e.Metadata.Info))
+		}
 	}
 	if e.Metadata.CtxMax > 0 {
 		v := e.Metadata.CtxMax

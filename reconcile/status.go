@@ -3,6 +3,8 @@ package reconcile
 import (
 	"time"
 
+	"github.com/model-provisioner/model-provisioner/modelinfo"
+
 	"github.com/model-provisioner/model-provisioner/verify"
 )
 
@@ -47,6 +49,10 @@ type ModelStatus struct {
 	Path            string  `json:"path,omitempty"`
 	Verification    string  `json:"verification,omitempty"`
 	HandoffPath     string  `json:"handoff_path,omitempty"`
+	// Engine and Metadata are what the handoff file tells the engine; the
+	// catalog entry (catalog show) holds the same description.
+	Engine   string          `json:"engine,omitempty"`
+	Metadata *modelinfo.Info `json:"metadata,omitempty"`
 }
 
 // FileError is a spec file that fails to parse and has no last good version

@@ -13,6 +13,7 @@ import (
 	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
+	"github.com/model-provisioner/model-provisioner/modelinfo"
 	"github.com/model-provisioner/model-provisioner/reconcile"
 	"github.com/model-provisioner/model-provisioner/redact"
 	"github.com/model-provisioner/model-provisioner/verify"
@@ -33,6 +34,7 @@ func (c *ensureCommand) Run(ctx context.Context, args []string) error {
 	handoffPath := fs.String("handoff", "", "write the handoff file here instead of <handoff-dir>/<name>.json")
 	name := fs.String("name", "", "model name (default: the file name without extension)")
 	reverify := fs.Bool("reverify", false, "hash the bytes even if they are unchanged since the last verification")
+	engine := fs.String("engine", "", "handoff form: llamacpp, vllm or generic (default: from the model's format)")
 	logFormat := fs.String("log-format", "text", "log format on stderr: text or json")
 	logLevel := fs.String("log-level", "warn", "log level: debug, info, warn or error")
 	fs.Usage = func() {
@@ -62,6 +64,9 @@ func (c *ensureCommand) Run(ctx context.Context, args []string) error {
 		if spec.Expected, err = verify.ParseDigest(*digest); err != nil {
 			return &usageError{msg: "--digest: " + err.Error()}
 		}
+	}
+	if spec.Engine, err = modelinfo.ParseEngine(*engine); err != nil {
+		return &usageError{msg: "--engine: " + err.Error()}
 	}
 	if *name != "" && reconcile.SanitizeName(*name) != *name {
 		return &usageError{msg: "--name: use letters, digits, '.', '_' and '-', not starting with '.' or '-'"}

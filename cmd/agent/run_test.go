@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/handoff"
 	"github.com/model-provisioner/model-provisioner/reconcile"
 )
@@ -146,6 +147,15 @@ func TestRun_EndToEnd(t *testing.T) {
 		return len(rep.Models) == 1 && rep.Models[0].Phase == reconcile.PhaseActive
 	}, 5*time.Second, 10*time.Millisecond, "status shows the model active: %+v", rep)
 	assert.True(t, rep.Ready)
+
+	// /status and "catalog show" describe the model the same way.
+	require.NotNil(t, rep.Models[0].Metadata)
+	shown := runBinary(t, dir, nil, "catalog", "show", "m", "--config", cfg)
+	require.Equal(t, 0, shown.code, shown.stderr)
+	var entry catalog.Entry
+	require.NoError(t, json.Unmarshal([]byte(shown.stdout), &entry))
+	require.NotNil(t, entry.Metadata.Info)
+	assert.Equal(t, *entry.Metadata.Info, *rep.Models[0].Metadata)
 
 	code, body, err = a.get("/metrics")
 	require.NoError(t, err)
