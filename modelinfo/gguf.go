@@ -445,3 +445,23 @@ func tokenizerDir(dir string) string {
 	}
 	return ""
 }
+
+// SplitShards returns the paths of every shard of the split GGUF set whose
+// first shard is path (NAME-00001-of-0000N.gguf), and true; for a file not
+// named as a shard it returns nil and false. A later shard (00002-of-...)
+// returns an error wrapping ErrNotFirstShard: a split model is referenced by
+// its first shard, as llama.cpp loads it. Nothing is read or stat'ed.
+func SplitShards(path string) ([]string, bool, error) {
+	s, ok := parseSplit(path)
+	if !ok {
+		return nil, false, nil
+	}
+	if s.index != 1 {
+		return nil, true, fmt.Errorf("%s: %w: reference %s", path, ErrNotFirstShard, filepath.Base(s.shard(1)))
+	}
+	out := make([]string, s.count)
+	for i := range out {
+		out[i] = s.shard(i + 1)
+	}
+	return out, true, nil
+}

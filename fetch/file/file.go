@@ -8,6 +8,8 @@ import (
 	"os"
 
 	"github.com/model-provisioner/model-provisioner/fetch"
+	"github.com/model-provisioner/model-provisioner/modelinfo"
+	"github.com/model-provisioner/model-provisioner/verify"
 )
 
 // Fetcher makes local models present. It holds no state and is safe for
@@ -52,8 +54,62 @@ func (f *Fetcher) Fetch(ctx context.Context, req fetch.Request) (fetch.Result, e
 		}
 		return fetch.Result{LocalPath: p, IsDir: true, SizeBytes: size}, nil
 	case fi.Mode().IsRegular():
+		shards, split, err := modelinfo.SplitShards(p)
+		if err != nil {
+			return fetch.Result{}, fetch.Permanent(err)
+		}
+		if split {
+			return f.fetchSplit(ctx, req, shards)
+		}
 		return fetch.VerifyLocalFile(ctx, p, fi, req.Expected, req.Known, req.Reverify)
 	default:
 		return fetch.Result{}, fetch.Permanent(fmt.Errorf("model path %s is a %s, not a regular file or directory", p, fi.Mode().Type()))
 	}
+}
+
+// fetchSplit verifies every shard of a split GGUF model. The model is its
+// first shard (what llama.cpp loads); each shard is hashed, or skipped by its
+// own fingerprint, and listed in Files, so that no shard goes unverified and a
+// changed shard is noticed. An expected digest applies to the first shard,
+// the file the reference names.
+func (f *Fetcher) fetchSplit(ctx context.Context, req fetch.Request, shards []string) (fetch.Result, error) {
+	known := map[string]fetch.File{}
+	if req.Known != nil {
+		for _, kf := range req.Known.Files {
+			known[kf.Path] = kf
+		}
+	}
+	var res fetch.Result
+	for i, p := range shards {
+		fi, err := os.Stat(p)
+		if errors.Is(err, fs.ErrNotExist) {
+			return fetch.Result{}, fetch.Permanent(fmt.Errorf("split model %s: %w: %s %w; every shard must be present: copy it, or fix model_ref", shards[0], modelinfo.ErrMissingShard, p, fetch.ErrNotFound))
+		}
+		if err != nil {
+			return fetch.Result{}, fmt.Errorf("split model %s: %w", shards[0], err)
+		}
+		if !fi.Mode().IsRegular() {
+			return fetch.Result{}, fetch.Permanent(fmt.Errorf("split model %s: shard %s is not a regular file", shards[0], p))
+		}
+		var k *fetch.Known
+		if kf, ok := known[p]; ok {
+			k = &fetch.Known{LocalPath: p, Digest: kf.Digest, Fingerprint: kf.Fingerprint}
+		}
+		var expected verify.Digest
+		if i == 0 {
+			expected = req.Expected
+		}
+		r, err := fetch.VerifyLocalFile(ctx, p, fi, expected, k, req.Reverify)
+		if err != nil {
+			return fetch.Result{}, err
+		}
+		if i == 0 {
+			res = r
+			res.SizeBytes = 0
+		}
+		res.SizeBytes += r.SizeBytes
+		res.Hashed = res.Hashed || r.Hashed
+		res.Files = append(res.Files, fetch.File{Path: p, SizeBytes: r.SizeBytes, Digest: r.Digest, Fingerprint: r.Fingerprint})
+	}
+	return res, nil
 }

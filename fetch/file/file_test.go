@@ -2,6 +2,7 @@ package file
 
 import (
 	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -123,4 +124,44 @@ func TestFetcher_FastPathAndChanges(t *testing.T) {
 	known = &fetch.Known{LocalPath: p, Digest: changed.Digest, Fingerprint: changed.Fingerprint}
 	_, err = f.Fetch(context.Background(), fetch.Request{Ref: ref, Known: known, Expected: first.Digest})
 	assert.ErrorIs(t, err, fetch.ErrDigestMismatch)
+}
+
+func TestFetcher_SplitGGUFVerifiesEveryShard(t *testing.T) {
+	dir := t.TempDir()
+	var shards []string
+	for i := 1; i <= 3; i++ {
+		p := filepath.Join(dir, fmt.Sprintf("llama-%05d-of-00003.gguf", i))
+		require.NoError(t, os.WriteFile(p, []byte(strings.Repeat(fmt.Sprint(i), 1000)), 0o644))
+		shards = append(shards, p)
+	}
+	f := New()
+	res, err := f.Fetch(context.Background(), fetch.Request{Ref: fileRef(t, shards[0])})
+	require.NoError(t, err)
+	assert.Equal(t, shards[0], res.LocalPath, "the model is its first shard")
+	assert.Equal(t, int64(3000), res.SizeBytes)
+	require.Len(t, res.Files, 3)
+	for i, fl := range res.Files {
+		assert.Equal(t, shards[i], fl.Path)
+		assert.False(t, fl.Digest.IsZero(), "every shard is hashed")
+	}
+
+	known := &fetch.Known{LocalPath: shards[0], Digest: res.Digest, Fingerprint: res.Fingerprint, Files: res.Files}
+	again, err := f.Fetch(context.Background(), fetch.Request{Ref: fileRef(t, shards[0]), Known: known})
+	require.NoError(t, err)
+	assert.False(t, again.Hashed, "unchanged shards are not hashed again")
+
+	require.NoError(t, os.WriteFile(shards[2], []byte(strings.Repeat("x", 1000)), 0o644))
+	changed, err := f.Fetch(context.Background(), fetch.Request{Ref: fileRef(t, shards[0]), Known: known})
+	require.NoError(t, err)
+	assert.True(t, changed.Hashed)
+	assert.NotEqual(t, res.Files[2].Digest, changed.Files[2].Digest)
+
+	require.NoError(t, os.Remove(shards[1]))
+	_, err = f.Fetch(context.Background(), fetch.Request{Ref: fileRef(t, shards[0])})
+	require.ErrorIs(t, err, fetch.ErrNotFound)
+	assert.Contains(t, err.Error(), filepath.Base(shards[1]))
+
+	_, err = f.Fetch(context.Background(), fetch.Request{Ref: fileRef(t, shards[2])})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "00001-of-00003")
 }
