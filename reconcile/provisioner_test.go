@@ -352,3 +352,34 @@ func TestProvisioner_PruneRemovesOwnedContentOnly(t *testing.T) {
 	require.NoError(t, err)
 	assert.Empty(t, list)
 }
+
+func TestProvisioner_SafetensorsMissingShardNeverActive(t *testing.T) {
+	e := newEnv(t)
+	dir := filepath.Join(e.dir, "llama")
+	require.NoError(t, os.MkdirAll(dir, 0o755))
+	write := func(name, body string) { require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)) }
+	write("config.json", `{"architectures":["LlamaForCausalLM"],"max_position_embeddings":8192}`)
+	write("model.safetensors.index.json", `{"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}`)
+	write("model-00001-of-00002.safetensors", "0123456789")
+	ref, err := fetch.ParseRef(dir, "/")
+	require.NoError(t, err)
+
+	_, err = e.prov.Ensure(context.Background(), Spec{Name: "llama", Ref: ref})
+	require.Error(t, err)
+	assert.Contains(t, err.Error(), "model-00002-of-00002.safetensors")
+	assert.True(t, fetch.IsPermanent(err))
+	_, ok, err := e.cat.Locate(ref.ID())
+	require.NoError(t, err)
+	assert.False(t, ok, "a model with a missing shard is never Active")
+	assert.NoFileExists(t, filepath.Join(e.dir, "handoff", "llama.json"))
+
+	write("model-00002-of-00002.safetensors", "0123456789")
+	m, err := e.prov.Ensure(context.Background(), Spec{Name: "llama", Ref: ref})
+	require.NoError(t, err)
+	require.NotNil(t, m.CtxMax)
+	assert.Equal(t, int64(8192), *m.CtxMax)
+	assert.Equal(t, "vllm", m.Engine)
+	h, err := handoff.Read(filepath.Join(e.dir, "handoff", "llama.json"))
+	require.NoError(t, err)
+	assert.Equal(t, dir, h.Model.Path, "vLLM gets the directory")
+}
