@@ -357,7 +357,9 @@ func TestProvisioner_SafetensorsMissingShardNeverActive(t *testing.T) {
 	e := newEnv(t)
 	dir := filepath.Join(e.dir, "llama")
 	require.NoError(t, os.MkdirAll(dir, 0o755))
-	write := func(name, body string) { require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644)) }
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
 	write("config.json", `{"architectures":["LlamaForCausalLM"],"max_position_embeddings":8192}`)
 	write("model.safetensors.index.json", `{"metadata":{"total_size":20},"weight_map":{"a":"model-00001-of-00002.safetensors","b":"model-00002-of-00002.safetensors"}}`)
 	write("model-00001-of-00002.safetensors", "0123456789")
