@@ -50,6 +50,8 @@ type Entry struct {
 	// Fingerprint identifies the verified version of the file; an unchanged
 	// fingerprint means the file need not be hashed again.
 	Fingerprint verify.Fingerprint `json:"fingerprint,omitzero"`
+	// Include is the spec's include patterns the files were selected with.
+	Include []string `json:"include,omitempty"`
 	// Files lists each file of a multi-file model with its digest and the
 	// fingerprint it had when verified.
 	Files []File `json:"files,omitempty"`

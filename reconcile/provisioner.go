@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -206,7 +207,12 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		for _, f := range prev.Files {
 			req.Known.Files = append(req.Known.Files, fetch.File(f))
 		}
-		if spec.VersionID != "" && spec.VersionID != prev.Validators.VersionID {
+		if !slices.Equal(spec.Include, prev.Include) {
+			// Other include patterns select other files: list the source
+			// again (files already stored are linked, not downloaded).
+			req.Known = nil
+		}
+		if req.Known != nil && spec.VersionID != "" && spec.VersionID != prev.Validators.VersionID {
 			// A newly pinned object version is another set of bytes,
 			// whatever the id says.
 			req.Known = nil
@@ -280,6 +286,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		SpecFile:     spec.SpecFile,
 		Owned:        res.Owned,
 		Files:        catalogFiles(res.Files),
+		Include:      spec.Include,
 		CreatedMs:    now,
 	}
 	switch {

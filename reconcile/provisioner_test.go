@@ -385,3 +385,32 @@ func TestProvisioner_SafetensorsMissingShardNeverActive(t *testing.T) {
 	require.NoError(t, err)
 	assert.Equal(t, dir, h.Model.Path, "vLLM gets the directory")
 }
+
+// knownRecorder serves a fixed file and records whether the catalog's
+// record was handed to it.
+type knownRecorder struct {
+	inner    fetch.Fetcher
+	path     string
+	sawKnown []bool
+}
+
+func (k *knownRecorder) Fetch(ctx context.Context, req fetch.Request) (fetch.Result, error) {
+	k.sawKnown = append(k.sawKnown, req.Known != nil)
+	return k.inner.Fetch(ctx, fetch.Request{Ref: fetch.Ref{Scheme: fetch.SchemeFile, Path: k.path}, Known: req.Known})
+}
+
+func TestProvisioner_ChangedIncludeListsAgain(t *testing.T) {
+	e := newEnv(t)
+	rec := &knownRecorder{inner: filefetch.New(), path: e.file(t, "m.bin", "abc").Path}
+	reg := fetch.NewRegistry()
+	reg.Register(fetch.SchemeHF, rec)
+	e.prov.fetchers = reg
+	ref, err := fetch.ParseRef("hf:org/repo@main", "/")
+	require.NoError(t, err)
+	ctx := context.Background()
+	for _, inc := range [][]string{{"*.safetensors"}, {"*.safetensors"}, {"*.safetensors", "*.json"}} {
+		_, err := e.prov.Ensure(ctx, Spec{Name: "repo", Ref: ref, Include: inc})
+		require.NoError(t, err)
+	}
+	assert.Equal(t, []bool{false, true, false}, rec.sawKnown, "a changed include is not served from the old file list")
+}
