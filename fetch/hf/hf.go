@@ -336,7 +336,14 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 			known[kf.Path] = kf
 		}
 	}
-	prog := newAggregate(req.Progress, files)
+	sizes := make([]int64, len(files))
+	for i, e := range files {
+		sizes[i] = e.Size
+		if e.LFS != nil {
+			sizes[i] = e.LFS.Size
+		}
+	}
+	prog := download.NewTreeProgress(req.Progress, sizes)
 	out := make([]fetch.File, len(files))
 	var hashed atomicBool
 	g, gctx := errgroup.WithContext(ctx)
@@ -352,7 +359,7 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 				k = &fetch.Known{Digest: kf.Digest, Fingerprint: kf.Fingerprint}
 			}
 			opts := f.cfg.Download
-			opts.Progress = prog.part(i)
+			opts.Progress = prog.File(i)
 			res, err := download.EnsureFile(gctx, f.store, download.File{
 				Name: req.Name, Rel: e.Path, Key: content.IngestKey(ref.ID() + "\x00" + commit + "\x00" + e.Path),
 				Expected: expected, Known: k, Reverify: req.Reverify,
@@ -377,19 +384,9 @@ func (f *Fetcher) fetchRepo(ctx context.Context, req fetch.Request) (fetch.Resul
 }
 
 func (f *Fetcher) repoResult(req fetch.Request, files []fetch.File, commit string, hashed bool) (fetch.Result, error) {
-	keep := map[string]bool{}
-	var size int64
-	for _, fl := range files {
-		keep[fl.Path] = true
-		size += fl.SizeBytes
-	}
-	if err := f.store.Prune(req.Name, keep); err != nil {
-		return fetch.Result{}, err
-	}
-	return fetch.Result{
-		LocalPath: f.store.ModelDir(req.Name), IsDir: true, SizeBytes: size, Files: files,
-		Hashed: hashed, Owned: true, Validators: fetch.Validators{Revision: commit},
-	}, nil
+	res, err := download.TreeResult(f.store, req.Name, files, hashed)
+	res.Validators.Revision = commit
+	return res, err
 }
 
 // presentRepo is the fast path of a repository: every file recorded at the
@@ -530,40 +527,4 @@ func (b *atomicBool) get() bool {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.v
-}
-
-// aggregate sums the progress of a repository's files.
-type aggregate struct {
-	mu    sync.Mutex
-	fn    func(done, total int64)
-	done  []int64
-	total int64
-}
-
-func newAggregate(fn func(done, total int64), files []treeEntry) *aggregate {
-	a := &aggregate{fn: fn, done: make([]int64, len(files))}
-	for _, e := range files {
-		if e.LFS != nil {
-			a.total += e.LFS.Size
-		} else {
-			a.total += e.Size
-		}
-	}
-	return a
-}
-
-func (a *aggregate) part(i int) func(done, total int64) {
-	if a.fn == nil {
-		return nil
-	}
-	return func(done, _ int64) {
-		a.mu.Lock()
-		a.done[i] = done
-		var sum int64
-		for _, d := range a.done {
-			sum += d
-		}
-		a.mu.Unlock()
-		a.fn(sum, a.total)
-	}
 }

@@ -11,7 +11,6 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
-	"sync"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"golang.org/x/sync/errgroup"
@@ -418,7 +417,11 @@ func (f *Fetcher) fetchFiles(ctx context.Context, req fetch.Request, repo *remot
 			known[kf.Path] = kf
 		}
 	}
-	prog := newAggregate(req.Progress, layers)
+	sizes := make([]int64, len(layers))
+	for i, l := range layers {
+		sizes[i] = l.desc.Size
+	}
+	prog := download.NewTreeProgress(req.Progress, sizes)
 	out := make([]fetch.File, len(layers))
 	hashed := make([]bool, len(layers))
 	g, gctx := errgroup.WithContext(ctx)
@@ -430,7 +433,7 @@ func (f *Fetcher) fetchFiles(ctx context.Context, req fetch.Request, repo *remot
 				k = &fetch.Known{Digest: kf.Digest, Fingerprint: kf.Fingerprint}
 			}
 			opts := f.cfg.Download
-			opts.Progress = prog.part(i)
+			opts.Progress = prog.File(i)
 			res, err := download.EnsureFile(gctx, f.store, download.File{
 				Name: req.Name, Rel: l.path, Key: ingestKey(l.digest),
 				Source: f.source(repo, req.Ref, l), Expected: l.digest,
@@ -470,16 +473,7 @@ func layerError(ref fetch.Ref, l layer, err error) error {
 
 // dirResult prunes models/<name> to exactly files and describes it.
 func (f *Fetcher) dirResult(name string, files []fetch.File) (fetch.Result, error) {
-	keep := map[string]bool{}
-	var size int64
-	for _, fl := range files {
-		keep[fl.Path] = true
-		size += fl.SizeBytes
-	}
-	if err := f.store.Prune(name, keep); err != nil {
-		return fetch.Result{}, err
-	}
-	return fetch.Result{LocalPath: f.store.ModelDir(name), IsDir: true, SizeBytes: size, Files: files, Owned: true}, nil
+	return download.TreeResult(f.store, name, files, false)
 }
 
 // present is the fast path: every file recorded at the last verification
@@ -621,36 +615,4 @@ func (f *Fetcher) explain(ref fetch.Ref, err error) error {
 		return fetch.Permanent(fmt.Errorf("%w: %w; check the credentials for %s in: %s", ErrUnauthorized, err, ref.Registry, f.keychain.describe()))
 	}
 	return err
-}
-
-// aggregate sums the progress of an artifact's layers.
-type aggregate struct {
-	mu    sync.Mutex
-	fn    func(done, total int64)
-	done  []int64
-	total int64
-}
-
-func newAggregate(fn func(done, total int64), layers []layer) *aggregate {
-	a := &aggregate{fn: fn, done: make([]int64, len(layers))}
-	for _, l := range layers {
-		a.total += l.desc.Size
-	}
-	return a
-}
-
-func (a *aggregate) part(i int) func(done, total int64) {
-	if a.fn == nil {
-		return nil
-	}
-	return func(done, _ int64) {
-		a.mu.Lock()
-		a.done[i] = done
-		var sum int64
-		for _, d := range a.done {
-			sum += d
-		}
-		a.mu.Unlock()
-		a.fn(sum, a.total)
-	}
 }

@@ -266,19 +266,7 @@ func (f *Fetcher) list(ctx context.Context, ref fetch.Ref) ([]minio.ObjectInfo, 
 // prefixResult prunes files that are no longer part of the model and
 // describes the tree.
 func (f *Fetcher) prefixResult(req fetch.Request, files []fetch.File, hashed bool) (fetch.Result, error) {
-	keep := map[string]bool{}
-	var size int64
-	for _, fl := range files {
-		keep[fl.Path] = true
-		size += fl.SizeBytes
-	}
-	if err := f.store.Prune(req.Name, keep); err != nil {
-		return fetch.Result{}, err
-	}
-	return fetch.Result{
-		LocalPath: f.store.ModelDir(req.Name), IsDir: true, SizeBytes: size, Files: files,
-		Hashed: hashed, Owned: true,
-	}, nil
+	return download.TreeResult(f.store, req.Name, files, hashed)
 }
 
 // presentPrefix is the fast path of a prefix: every file recorded at the
