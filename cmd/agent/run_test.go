@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -11,7 +10,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -21,6 +19,7 @@ import (
 
 	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/handoff"
+	"github.com/model-provisioner/model-provisioner/internal/testserver"
 	"github.com/model-provisioner/model-provisioner/reconcile"
 )
 
@@ -33,27 +32,10 @@ func freeAddr(t *testing.T) string {
 	return addr
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 type agentProc struct {
 	cmd    *exec.Cmd
 	addr   string
-	stderr *syncBuffer
+	stderr *testserver.Buffer
 	done   chan error
 }
 
@@ -64,7 +46,7 @@ func startAgent(t *testing.T, config string, addr string) *agentProc {
 
 func startAgentEnv(t *testing.T, config string, addr string, env []string) *agentProc {
 	t.Helper()
-	a := &agentProc{addr: addr, stderr: &syncBuffer{}, done: make(chan error, 1)}
+	a := &agentProc{addr: addr, stderr: &testserver.Buffer{}, done: make(chan error, 1)}
 	a.cmd = exec.Command(binary, "run", "--config", config)
 	a.cmd.Stderr = a.stderr
 	a.cmd.Env = append(append(os.Environ(), "NOTIFY_SOCKET="), env...)

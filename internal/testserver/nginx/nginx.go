@@ -71,7 +71,7 @@ type Server struct {
 	prefix   string
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	output   *syncBuffer
+	output   *testserver.Buffer
 	stopOnce sync.Once
 }
 
@@ -209,7 +209,7 @@ func (s *Server) launch(bin string, c conf) error {
 	// -e sends the messages nginx logs before reading its configuration to
 	// the test's error log instead of a system path.
 	cmd := exec.Command(bin, "-p", s.prefix+"/", "-c", confPath, "-e", s.ErrorLog)
-	out := &syncBuffer{}
+	out := &testserver.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
@@ -427,22 +427,4 @@ func compiledModules(bin string) map[string]bool {
 		}
 	}
 	return mods
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

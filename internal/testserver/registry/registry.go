@@ -19,6 +19,8 @@ import (
 	"time"
 
 	"golang.org/x/crypto/bcrypt"
+
+	"github.com/model-provisioner/model-provisioner/internal/testserver"
 )
 
 // NotInstalled is the message a test fails or skips with when there is no
@@ -58,7 +60,7 @@ type Server struct {
 
 	cmd      *exec.Cmd
 	exited   chan struct{}
-	output   *syncBuffer
+	output   *testserver.Buffer
 	stopOnce sync.Once
 }
 
@@ -192,7 +194,7 @@ func (s *Server) launch(bin string, c conf) error {
 		return err
 	}
 	cmd := exec.Command(bin, "serve", cfgPath)
-	out := &syncBuffer{}
+	out := &testserver.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
@@ -304,22 +306,4 @@ func randomHex(t testing.TB, n int) string {
 		t.Fatalf("random: %v", err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }

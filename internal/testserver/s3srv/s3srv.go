@@ -65,7 +65,7 @@ type Server struct {
 	proxy      *proxy
 	cmd        *exec.Cmd
 	exited     chan struct{}
-	output     *syncBuffer
+	output     *testserver.Buffer
 	stopOnce   sync.Once
 }
 
@@ -233,7 +233,7 @@ var errExited = errors.New("versitygw exited during start-up")
 // mistaken for it.
 func (s *Server) launch(bin string, args []string) error {
 	cmd := exec.Command(bin, args...)
-	out := &syncBuffer{}
+	out := &testserver.Buffer{}
 	cmd.Stdout, cmd.Stderr = out, out
 	setProcAttr(cmd)
 	if err := cmd.Start(); err != nil {
@@ -421,22 +421,4 @@ func randomSecret(t testing.TB) string {
 		t.Fatalf("s3srv: secret: %v", err)
 	}
 	return hex.EncodeToString(b)
-}
-
-// syncBuffer collects a child's output while the test reads it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
