@@ -1,39 +1,16 @@
 package modelinfo_test
 
 import (
-	"bufio"
-	"bytes"
-	"os"
 	"path/filepath"
 	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/model-provisioner/model-provisioner/internal/ggufgen"
+	"github.com/model-provisioner/model-provisioner/internal/readcount"
 )
-
-// readChars returns the bytes this process has read through read(2) and
-// its kin, the rchar line of /proc/self/io.
-func readChars(t *testing.T) int64 {
-	t.Helper()
-	data, err := os.ReadFile("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	sc := bufio.NewScanner(bytes.NewReader(data))
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "rchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			require.NoError(t, err)
-			return n
-		}
-	}
-	t.Skip("no rchar in /proc/self/io")
-	return 0
-}
 
 // TestInspect_ReadsOnlyHeaders inspects GGUF models with 256 MiB of tensor
 // data (sparse: nothing is written) and counts the bytes the process reads
@@ -53,9 +30,9 @@ func TestInspect_ReadsOnlyHeaders(t *testing.T) {
 		p := filepath.Join(t.TempDir(), "big.gguf")
 		size := writeSparseGGUF(t, p, 3, kvs, big)
 
-		before := readChars(t)
+		before := readcount.Bytes(t)
 		info, err := inspect(t, p)
-		read := readChars(t) - before
+		read := readcount.Bytes(t) - before
 		require.NoError(t, err)
 		assert.Equal(t, size, info.SizeBytes)
 		assert.Equal(t, int64(data), info.Memory.WeightsBytes)
@@ -76,9 +53,9 @@ func TestInspect_ReadsOnlyHeaders(t *testing.T) {
 			total += writeSparseGGUF(t, filepath.Join(dir, "m-0000"+strconv.Itoa(i+1)+"-of-00003.gguf"), 3, skv, []sized{tensor})
 		}
 
-		before := readChars(t)
+		before := readcount.Bytes(t)
 		info, err := inspect(t, dir)
-		read := readChars(t) - before
+		read := readcount.Bytes(t) - before
 		require.NoError(t, err)
 		assert.Equal(t, total, info.SizeBytes)
 		assert.Len(t, info.Shards, 3)

@@ -1,12 +1,9 @@
 package reconcile
 
 import (
-	"bufio"
 	"context"
 	"os"
 	"path/filepath"
-	"strconv"
-	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -14,27 +11,9 @@ import (
 
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/internal/ggufgen"
+	"github.com/model-provisioner/model-provisioner/internal/readcount"
 	"github.com/model-provisioner/model-provisioner/verify"
 )
-
-func rchar(t *testing.T) int64 {
-	t.Helper()
-	f, err := os.Open("/proc/self/io")
-	if err != nil {
-		t.Skipf("no /proc/self/io: %v", err)
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	for sc.Scan() {
-		if v, ok := strings.CutPrefix(sc.Text(), "rchar: "); ok {
-			n, err := strconv.ParseInt(v, 10, 64)
-			require.NoError(t, err)
-			return n
-		}
-	}
-	t.Skip("no rchar")
-	return 0
-}
 
 // TestProvisioner_UnchangedModelReadsZeroBytes proves with the kernel's count
 // of bytes read that ensuring an unchanged, verified GGUF model reads none of
@@ -58,7 +37,7 @@ func TestProvisioner_UnchangedModelReadsZeroBytes(t *testing.T) {
 	require.NoError(t, err)
 	require.NotNil(t, first.CtxMax)
 
-	before := rchar(t)
+	before := readcount.Bytes(t)
 	for range 5 {
 		m, err := e.prov.EnsurePresent(ctx, ref, verify.Digest{})
 		require.NoError(t, err)
@@ -67,5 +46,5 @@ func TestProvisioner_UnchangedModelReadsZeroBytes(t *testing.T) {
 	}
 	// The catalog index and handoff file are read; the model is not. Five
 	// header reads alone (buffered at 64 KiB each) would exceed the bound.
-	assert.Less(t, rchar(t)-before, int64(64<<10), "five unchanged ensures must not read the model")
+	assert.Less(t, readcount.Bytes(t)-before, int64(64<<10), "five unchanged ensures must not read the model")
 }
