@@ -65,6 +65,11 @@ type Entry struct {
 	// model registered by the one-shot ensure command. Only models with a
 	// spec file are retired by the agent when their file goes away.
 	SpecFile string `json:"spec_file,omitempty"`
+	// Aliases are the other names that declare the same model (the same
+	// id), each with its own spec file and handoff file. Name, SpecFile,
+	// HandoffPath and Engine above belong to the first of them; Uses lists
+	// all. The entry is retired only when no name declares it any more.
+	Aliases []Use `json:"aliases,omitempty"`
 	// Owned is true when the agent created the bytes (a download) and may
 	// delete them; false for a user's file, which is never deleted.
 	Owned bool `json:"owned,omitempty"`
@@ -80,6 +85,47 @@ type File struct {
 	SizeBytes   int64              `json:"size_bytes"`
 	Digest      verify.Digest      `json:"digest"`
 	Fingerprint verify.Fingerprint `json:"fingerprint"`
+}
+
+// Use is one name under which a model is declared: its spec file (empty
+// for a one-shot ensure), its handoff file and the handoff form it asked
+// for.
+type Use struct {
+	Name        string `json:"name"`
+	SpecFile    string `json:"spec_file,omitempty"`
+	HandoffPath string `json:"handoff_path,omitempty"`
+	Engine      string `json:"engine,omitempty"`
+}
+
+// Uses returns every name the entry is declared under, the first one
+// first.
+func (e Entry) Uses() []Use {
+	out := make([]Use, 0, 1+len(e.Aliases))
+	out = append(out, Use{Name: e.Name, SpecFile: e.SpecFile, HandoffPath: e.HandoffPath, Engine: e.Engine})
+	return append(out, e.Aliases...)
+}
+
+// Use returns the use named name.
+func (e Entry) Use(name string) (Use, bool) {
+	for _, u := range e.Uses() {
+		if u.Name == name {
+			return u, true
+		}
+	}
+	return Use{}, false
+}
+
+// WithUses returns e declared under uses: the first becomes the entry's
+// own name, spec file, handoff and engine, the rest its aliases. uses must
+// not be empty.
+func (e Entry) WithUses(uses []Use) Entry {
+	first := uses[0]
+	e.Name, e.SpecFile, e.HandoffPath, e.Engine = first.Name, first.SpecFile, first.HandoffPath, first.Engine
+	e.Aliases = nil
+	if len(uses) > 1 {
+		e.Aliases = append([]Use(nil), uses[1:]...)
+	}
+	return e
 }
 
 // Equal reports whether two entries are identical.

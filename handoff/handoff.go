@@ -1,6 +1,7 @@
 package handoff
 
 import (
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -123,6 +124,12 @@ func Write(path string, f File) (bool, error) {
 	data, err := Encode(f)
 	if err != nil {
 		return false, fmt.Errorf("handoff %s: encode: %w", path, err)
+	}
+	// The common case on a resync: the file already says this. Renames
+	// are atomic, so a read without the lock sees a whole file, and equal
+	// bytes need neither the lock nor a write.
+	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
+		return false, nil
 	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("handoff %s: create directory: %w", path, err)

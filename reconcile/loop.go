@@ -396,9 +396,7 @@ func (l *Loop) pass(sig watch.Signal) {
 	if startFirst {
 		l.firstPass = map[string]bool{}
 	}
-	ids := make(map[string]bool, len(want))
 	for name, w := range want {
-		ids[w.spec.Ref.ID()] = true
 		st := l.models[name]
 		if st == nil || st.removed {
 			st = &modelState{name: name, status: ModelStatus{Name: name, Phase: PhasePending, LastTransition: now}}
@@ -440,7 +438,7 @@ func (l *Loop) pass(sig watch.Signal) {
 			l.retire(st, "spec file removed")
 		}
 	}
-	l.retireOrphans(ids, want)
+	l.retireOrphans(want)
 	if now.Sub(l.lastPrune) > time.Hour {
 		l.lastPrune = now
 		if n, err := l.cfg.Provisioner.Prune(l.cfg.RetiredRetention); err != nil {
@@ -545,12 +543,13 @@ func specFromModel(m desired.Model) (Spec, error) {
 	}, nil
 }
 
-// retireOrphans retires catalog entries that a spec file declared but no
-// spec file declares now: models whose file went away while the agent was
-// not running, or whose model_ref changed. A replaced model is retired only
-// once its successor under the same name is active, so engines are never
-// left without a handoff in between.
-func (l *Loop) retireOrphans(ids map[string]bool, want map[string]wanted) {
+// retireOrphans withdraws the names under which catalog entries were
+// declared by a spec file that no spec file declares now: models whose file
+// went away while the agent was not running, or whose model_ref changed. A
+// name moved to another model is withdrawn only once its successor is
+// active, so engines are never left without a handoff in between. An entry
+// is retired when its last name goes.
+func (l *Loop) retireOrphans(want map[string]wanted) {
 	entries, err := l.cfg.Catalog.List()
 	if err != nil {
 		l.log.Warn("could not list the catalog to find retired models", "err", err)
@@ -558,26 +557,34 @@ func (l *Loop) retireOrphans(ids map[string]bool, want map[string]wanted) {
 		return
 	}
 	for _, e := range entries {
-		if e.Lifecycle != catalog.Active || e.SpecFile == "" || ids[e.ID] {
+		if e.Lifecycle != catalog.Active {
 			continue
 		}
-		reason := "no spec file declares it"
-		if w, ok := want[e.Name]; ok {
-			if st := l.models[e.Name]; st == nil || st.activeID != w.spec.Ref.ID() {
+		for _, u := range e.Uses() {
+			if u.SpecFile == "" {
 				continue
 			}
-			reason = "replaced by " + w.spec.Ref.ID()
-		}
-		if err := l.cfg.Provisioner.Retire(e.ID, reason); err != nil {
-			l.log.Warn("could not retire model", "model", e.Name, "id", e.ID, "err", err)
-			l.countError("retire")
+			reason := "no spec file declares it"
+			if w, ok := want[u.Name]; ok {
+				if w.spec.Ref.ID() == e.ID {
+					continue
+				}
+				if st := l.models[u.Name]; st == nil || st.activeID != w.spec.Ref.ID() {
+					continue
+				}
+				reason = "replaced by " + w.spec.Ref.ID()
+			}
+			if err := l.cfg.Provisioner.RetireName(e.ID, u.Name, reason); err != nil {
+				l.log.Warn("could not retire model", "model", u.Name, "id", e.ID, "err", err)
+				l.countError("retire")
+			}
 		}
 	}
 }
 
 func (l *Loop) retire(st *modelState, reason string) {
 	if st.status.ID != "" {
-		if err := l.cfg.Provisioner.Retire(st.status.ID, reason); err != nil {
+		if err := l.cfg.Provisioner.RetireName(st.status.ID, st.name, reason); err != nil {
 			l.log.Warn("could not retire model", "model", st.name, "id", st.status.ID, "err", err)
 			l.countError("retire")
 		}
@@ -629,7 +636,7 @@ func (l *Loop) finish(r jobResult) {
 		st.activeID = r.res.ID
 		l.setPhase(st, PhaseActive, r.res.Verification.Reason, st.status.LastError)
 		if st.replacing != "" && st.replacing != r.res.ID {
-			if err := l.cfg.Provisioner.Retire(st.replacing, "replaced by "+r.res.ID); err != nil {
+			if err := l.cfg.Provisioner.RetireName(st.replacing, st.name, "replaced by "+r.res.ID); err != nil {
 				l.log.Warn("could not retire replaced model", "model", st.name, "id", st.replacing, "err", err)
 				l.countError("retire")
 			}

@@ -20,6 +20,7 @@ import (
 	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	filefetch "github.com/model-provisioner/model-provisioner/fetch/file"
+	"github.com/model-provisioner/model-provisioner/handoff"
 	"github.com/model-provisioner/model-provisioner/watch"
 )
 
@@ -164,6 +165,15 @@ func (e *loopEnv) stop() {
 }
 
 func (e *loopEnv) resync() { e.loop.Trigger(watch.Signal{Rescan: true, Reason: "test"}) }
+
+// resyncAndWait triggers a pass and waits until it has finished with
+// nothing left to do.
+func (e *loopEnv) resyncAndWait(t *testing.T) {
+	t.Helper()
+	t0 := time.Now()
+	e.resync()
+	require.Eventually(t, func() bool { return e.loop.Status().LastResync.After(t0) }, 5*time.Second, 5*time.Millisecond, "the pass never finished")
+}
 
 func (e *loopEnv) model(t *testing.T, name, content string) string {
 	t.Helper()
@@ -443,4 +453,65 @@ model_provisioner_download_size_bytes{model="dl"} 100
 		}
 		return false
 	}, 5*time.Second, 10*time.Millisecond)
+}
+
+// TestLoop_NamesShareOneModel declares one model under three names: each
+// name gets its handoff, the catalog holds one entry, an idle resync writes
+// nothing, and the model is retired only when its last name goes.
+func TestLoop_NamesShareOneModel(t *testing.T) {
+	e := startLoop(t, nil, 2, nil)
+	p := e.model(t, "shared", "abc")
+	id := "file:" + p
+	for _, n := range []string{"a", "b", "c"} {
+		e.spec(t, n+".yaml", "model_ref: "+p+"\nengine: generic\n")
+	}
+	e.resync()
+	for _, n := range []string{"a", "b", "c"} {
+		e.waitPhase(t, n, PhaseActive)
+		f, err := handoff.Read(filepath.Join(e.handoffDir, n+".json"))
+		require.NoError(t, err, "handoff of %s", n)
+		assert.Equal(t, id, f.Model.ID)
+	}
+	entry, err := e.cat.Get(id)
+	require.NoError(t, err)
+	var names []string
+	for _, u := range entry.Uses() {
+		names = append(names, u.Name)
+	}
+	assert.ElementsMatch(t, []string{"a", "b", "c"}, names)
+
+	before, err := os.Stat(e.cat.IndexPath())
+	require.NoError(t, err)
+	hBefore, err := os.Stat(filepath.Join(e.handoffDir, "b.json"))
+	require.NoError(t, err)
+	e.resyncAndWait(t)
+	after, err := os.Stat(e.cat.IndexPath())
+	require.NoError(t, err)
+	hAfter, err := os.Stat(filepath.Join(e.handoffDir, "b.json"))
+	require.NoError(t, err)
+	assert.True(t, os.SameFile(before, after), "an idle resync does not rewrite the catalog")
+	assert.True(t, os.SameFile(hBefore, hAfter), "an idle resync does not rewrite handoffs")
+
+	// The first declarer goes: the model stays active under the others.
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "a.yaml")))
+	e.resync()
+	e.waitPhase(t, "a", PhaseRetired)
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "a.json"))
+	entry, err = e.cat.Get(id)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.Active, entry.Lifecycle)
+	assert.Len(t, entry.Uses(), 2)
+	assert.FileExists(t, filepath.Join(e.handoffDir, "b.json"))
+	assert.FileExists(t, filepath.Join(e.handoffDir, "c.json"))
+
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "b.yaml")))
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "c.yaml")))
+	e.resync()
+	e.waitPhase(t, "c", PhaseRetired)
+	require.Eventually(t, func() bool {
+		entry, err := e.cat.Get(id)
+		return err == nil && entry.Lifecycle == catalog.Retired
+	}, 5*time.Second, 5*time.Millisecond)
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "b.json"))
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "c.json"))
 }

@@ -270,9 +270,23 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		p.obs.Verified(outcome.Result)
 	}
 
+	// The entry is shared by every name that declares this model; this
+	// spec's name is one use of it. A verification failure retired the
+	// others too, so they declare themselves again.
+	use := catalog.Use{Name: spec.Name, SpecFile: spec.SpecFile, HandoffPath: spec.HandoffPath, Engine: string(spec.Engine)}
+	var uses []catalog.Use
+	if hadPrev && prev.Lifecycle == catalog.Active {
+		uses = prev.Uses()
+	}
+	if old, ok := prev.Use(spec.Name); hadPrev && ok && use.SpecFile == "" {
+		// A one-shot ensure of a model that a spec file declares does not
+		// take it away from the agent.
+		use.SpecFile = old.SpecFile
+	}
+	uses, dropped := withUse(uses, use)
+
 	next := catalog.Entry{
 		ID:           id,
-		Name:         spec.Name,
 		Source:       string(spec.Ref.Scheme),
 		LocalPath:    res.LocalPath,
 		IsDir:        res.IsDir,
@@ -281,14 +295,11 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		Verification: outcome,
 		Lifecycle:    catalog.Active,
 		Fingerprint:  res.Fingerprint,
-		HandoffPath:  spec.HandoffPath,
-		Engine:       string(spec.Engine),
-		SpecFile:     spec.SpecFile,
 		Owned:        res.Owned,
 		Files:        catalogFiles(res.Files),
 		Include:      spec.Include,
 		CreatedMs:    now,
-	}
+	}.WithUses(uses)
 	switch {
 	case res.Hashed:
 		next.LastVerifiedMs = now
@@ -301,11 +312,6 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		if res.Validators == (fetch.Validators{}) {
 			next.Validators = prev.Validators
 		}
-		if next.SpecFile == "" {
-			// A one-shot ensure of a model that a spec file declares does
-			// not take it away from the agent.
-			next.SpecFile = prev.SpecFile
-		}
 	}
 	next.Metadata = catalog.Metadata{Format: info.Format, Architecture: info.Architecture, CtxMax: info.CtxMax, Info: &info}
 
@@ -313,6 +319,13 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if changed {
 		next.UpdatedMs = now
 		if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+			cur, ok := idx.Entries[id]
+			if ok && cur.Lifecycle == catalog.Active {
+				// Another name's ensure may have written meanwhile: keep
+				// its use.
+				merged, _ := withUse(cur.Uses(), use)
+				next = next.WithUses(merged)
+			}
 			idx.Entries[id] = next
 			return true, nil
 		}); err != nil {
@@ -324,14 +337,17 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 
 	handoffChanged := false
 	if spec.HandoffPath != "" {
-		handoffChanged, err = handoff.Write(spec.HandoffPath, handoffFile(next))
+		handoffChanged, err = handoff.Write(spec.HandoffPath, handoffFile(next, use))
 		if err != nil {
 			return ResolvedModel{}, fmt.Errorf("ensure %s: %w; the model is present but engines were not told: fix the handoff directory", id, err)
 		}
 	}
-	if hadPrev && prev.HandoffPath != "" && prev.HandoffPath != spec.HandoffPath {
-		if _, err := removeOwnHandoff(prev.HandoffPath, id); err != nil {
-			log.Warn("could not remove the old handoff file", "path", prev.HandoffPath, "err", err)
+	for _, d := range dropped {
+		if d.HandoffPath == "" || d.HandoffPath == spec.HandoffPath {
+			continue
+		}
+		if _, err := removeOwnHandoff(d.HandoffPath, id); err != nil {
+			log.Warn("could not remove the old handoff file", "path", d.HandoffPath, "err", err)
 		}
 	}
 	if changed || handoffChanged {
@@ -346,18 +362,29 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 			}
 		}
 		log.Info("model active", "path", next.LocalPath, "size_bytes", next.SizeBytes, "digest", next.Digest.String(), "verification", outcome.Result, "hashed", res.Hashed)
-		p.provenance(next, handoff.EventActive, "")
+		p.provenance(next, use, handoff.EventActive, "")
 	} else {
 		log.Debug("model unchanged", "path", next.LocalPath)
 	}
-	return resolved(next, res.Hashed), nil
+	return resolved(next, use, res.Hashed), nil
 }
 
-// Retire marks the model id Retired in the catalog, removes its handoff file
-// (only if that file still describes this model) and writes a provenance
-// record. It never deletes model bytes. Retiring an absent or already
-// retired model does nothing.
+// Retire marks the model id Retired in the catalog under every name that
+// declares it, removes their handoff files (each only if it still
+// describes this model) and writes a provenance record. It never deletes
+// model bytes. Retiring an absent or already retired model does nothing.
 func (p *Provisioner) Retire(id, reason string) error {
+	return p.retire(id, "", reason)
+}
+
+// RetireName withdraws one name's use of the model id: its handoff file is
+// removed, and the entry is retired only when no other name declares the
+// model any more.
+func (p *Provisioner) RetireName(id, name, reason string) error {
+	return p.retire(id, name, reason)
+}
+
+func (p *Provisioner) retire(id, name, reason string) error {
 	e, err := p.cat.Get(id)
 	if errors.Is(err, catalog.ErrNotFound) {
 		return nil
@@ -368,26 +395,57 @@ func (p *Provisioner) Retire(id, reason string) error {
 	if e.Lifecycle == catalog.Retired {
 		return nil
 	}
+	if _, ok := e.Use(name); name != "" && !ok {
+		return nil
+	}
 	now := p.now().UnixMilli()
+	var gone []catalog.Use
+	var after catalog.Entry
 	if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		gone = gone[:0]
 		cur, ok := idx.Entries[id]
 		if !ok || cur.Lifecycle == catalog.Retired {
 			return false, nil
 		}
-		cur.Lifecycle, cur.RetiredMs, cur.UpdatedMs = catalog.Retired, now, now
+		var keep []catalog.Use
+		for _, u := range cur.Uses() {
+			if name == "" || u.Name == name {
+				gone = append(gone, u)
+			} else {
+				keep = append(keep, u)
+			}
+		}
+		switch {
+		case len(gone) == 0:
+			return false, nil
+		case len(keep) > 0:
+			cur = cur.WithUses(keep)
+		default:
+			cur = cur.WithUses(gone[len(gone)-1:])
+			cur.Lifecycle, cur.RetiredMs = catalog.Retired, now
+		}
+		cur.UpdatedMs = now
 		idx.Entries[id] = cur
+		after = cur
 		return true, nil
 	}); err != nil {
 		return fmt.Errorf("retire %s: %w", id, err)
 	}
-	if e.HandoffPath != "" {
-		if _, err := removeOwnHandoff(e.HandoffPath, id); err != nil {
-			return fmt.Errorf("retire %s: %w", id, err)
+	var errs []error
+	for _, u := range gone {
+		if u.HandoffPath != "" {
+			if _, err := removeOwnHandoff(u.HandoffPath, id); err != nil {
+				errs = append(errs, fmt.Errorf("retire %s: %w", id, err))
+			}
 		}
+		if after.Lifecycle == catalog.Retired {
+			p.log.Info("model retired", "model", u.Name, "id", id, "reason", reason)
+		} else {
+			p.log.Info("name withdrawn; the model stays active under its other names", "model", u.Name, "id", id, "reason", reason, "names", len(after.Uses()))
+		}
+		p.provenance(after, u, handoff.EventRetired, reason)
 	}
-	p.log.Info("model retired", "model", e.Name, "id", id, "reason", reason)
-	p.provenance(e, handoff.EventRetired, reason)
-	return nil
+	return errors.Join(errs...)
 }
 
 // Prune deletes from the catalog the entries of models retired longer ago
@@ -408,7 +466,9 @@ func (p *Provisioner) Prune(retention time.Duration) (int, error) {
 			}
 		}
 		for _, e := range idx.Entries {
-			liveNames[e.Name] = true
+			for _, u := range e.Uses() {
+				liveNames[u.Name] = true
+			}
 			if !e.Digest.IsZero() {
 				keep[e.Digest.String()] = true
 			}
@@ -465,6 +525,17 @@ func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool,
 		e.RetiredMs = now
 	}
 	e.UpdatedMs = now
+	// Bad bytes are bad under every name: all their handoffs go.
+	handoffs := []string{spec.HandoffPath}
+	if hadPrev {
+		for _, u := range prev.Uses() {
+			handoffs = append(handoffs, u.HandoffPath)
+		}
+	}
+	e = e.WithUses([]catalog.Use{{Name: spec.Name, SpecFile: spec.SpecFile, HandoffPath: spec.HandoffPath, Engine: string(spec.Engine)}})
+	if e.SpecFile == "" && hadPrev {
+		e.SpecFile = prev.SpecFile
+	}
 	if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
 		idx.Entries[e.ID] = e
 		return true, nil
@@ -472,7 +543,7 @@ func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool,
 		return fmt.Errorf("record failure of %s: %w", e.ID, err)
 	}
 	var errs []error
-	for _, hp := range []string{prev.HandoffPath, spec.HandoffPath} {
+	for _, hp := range slices.Compact(slices.Sorted(slices.Values(handoffs))) {
 		if hp == "" {
 			continue
 		}
@@ -487,7 +558,7 @@ func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool,
 	// The failure itself is the caller's to report (the loop logs it with
 	// its retry schedule; ensure prints it); here only the record is kept.
 	if wasActive || mismatch {
-		p.provenance(e, handoff.EventFailed, cause.Error())
+		p.provenance(e, e.Uses()[0], handoff.EventFailed, cause.Error())
 	}
 	return errors.Join(errs...)
 }
@@ -510,23 +581,23 @@ func removeOwnHandoff(path, id string) (bool, error) {
 	return handoff.Remove(path)
 }
 
-func (p *Provisioner) provenance(e catalog.Entry, event, reason string) {
-	if e.HandoffPath == "" {
+func (p *Provisioner) provenance(e catalog.Entry, u catalog.Use, event, reason string) {
+	if u.HandoffPath == "" {
 		return
 	}
 	rec := handoff.Record{
 		Time:         p.now().UTC(),
 		Event:        event,
 		ModelID:      e.ID,
-		Name:         e.Name,
+		Name:         u.Name,
 		Path:         e.LocalPath,
 		SizeBytes:    e.SizeBytes,
 		Digest:       e.Digest.String(),
 		Verification: string(e.Verification.Result),
 		Reason:       reason,
 	}
-	if err := handoff.AppendProvenance(filepath.Dir(e.HandoffPath), rec); err != nil {
-		p.log.Warn("could not write provenance", "model", e.Name, "id", e.ID, "err", err)
+	if err := handoff.AppendProvenance(filepath.Dir(u.HandoffPath), rec); err != nil {
+		p.log.Warn("could not write provenance", "model", u.Name, "id", e.ID, "err", err)
 	}
 }
 
@@ -547,13 +618,40 @@ func sameEntry(a, b catalog.Entry) bool {
 	return a.Equal(b)
 }
 
-func handoffFile(e catalog.Entry) handoff.File {
+// withUse returns uses with u in place of the use of the same name, or
+// added at the end, and the uses it displaced: a spec file declares one
+// model, so a renamed model's old name goes.
+func withUse(uses []catalog.Use, u catalog.Use) (out, dropped []catalog.Use) {
+	placed := false
+	for _, o := range uses {
+		switch {
+		case o.Name == u.Name:
+			if !placed {
+				out, placed = append(out, u), true
+			}
+			if o.HandoffPath != u.HandoffPath {
+				dropped = append(dropped, o)
+			}
+		case u.SpecFile != "" && o.SpecFile == u.SpecFile:
+			dropped = append(dropped, o)
+		default:
+			out = append(out, o)
+		}
+	}
+	if !placed {
+		out = append(out, u)
+	}
+	return out, dropped
+}
+
+// handoffFile is the handoff of e under the name u.
+func handoffFile(e catalog.Entry, u catalog.Use) handoff.File {
 	info := modelinfo.Info{Format: e.Metadata.Format, Architecture: e.Metadata.Architecture, CtxMax: e.Metadata.CtxMax, FileTypeID: -1}
 	if e.Metadata.Info != nil {
 		info = *e.Metadata.Info
 	}
-	return handoff.Build(modelinfo.Engine(e.Engine), handoff.Registration{
-		ID: e.ID, Name: e.Name, Path: e.LocalPath, SizeBytes: e.SizeBytes,
+	return handoff.Build(modelinfo.Engine(u.Engine), handoff.Registration{
+		ID: e.ID, Name: u.Name, Path: e.LocalPath, SizeBytes: e.SizeBytes,
 		Digest: e.Digest.String(), Verification: string(e.Verification.Result),
 	}, info)
 }
@@ -595,14 +693,14 @@ func incompleteModel(err error) bool {
 		errors.Is(err, modelinfo.ErrShardMismatch) || errors.Is(err, modelinfo.ErrTruncated) || errors.As(err, &fe)
 }
 
-func resolved(e catalog.Entry, hashed bool) ResolvedModel {
+func resolved(e catalog.Entry, u catalog.Use, hashed bool) ResolvedModel {
 	r := ResolvedModel{
-		ID: e.ID, Name: e.Name, LocalPath: e.LocalPath, SizeBytes: e.SizeBytes,
-		Digest: e.Digest.String(), Verification: e.Verification, HandoffPath: e.HandoffPath, Hashed: hashed,
+		ID: e.ID, Name: u.Name, LocalPath: e.LocalPath, SizeBytes: e.SizeBytes,
+		Digest: e.Digest.String(), Verification: e.Verification, HandoffPath: u.HandoffPath, Hashed: hashed,
 		Metadata: e.Metadata.Info,
 	}
 	if e.Metadata.Info != nil {
-		r.Engine = string(e.Engine)
+		r.Engine = string(u.Engine)
 		if r.Engine == "" {
 			r.Engine = string(modelinfo.DefaultEngine(*e.Metadata.Info))
 		}
