@@ -122,6 +122,26 @@ func RemoveStale(target string) error {
 	return errors.Join(errs...)
 }
 
+// RemoveStaleIn deletes every temp file that Write left in dir, for any
+// target, with one read of the directory. Like RemoveStale, it is safe only
+// while no writer of any file in dir is running.
+func RemoveStaleIn(dir string) error {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return err
+	}
+	var errs []error
+	for _, e := range entries {
+		if !IsTemp(e.Name()) {
+			continue
+		}
+		if err := os.Remove(filepath.Join(dir, e.Name())); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, err)
+		}
+	}
+	return errors.Join(errs...)
+}
+
 func globEscape(s string) string {
 	r := strings.NewReplacer(`\`, `\\`, `*`, `\*`, `?`, `\?`, `[`, `\[`)
 	return r.Replace(s)

@@ -107,7 +107,10 @@ func (e Entry) Uses() []Use {
 
 // Use returns the use named name.
 func (e Entry) Use(name string) (Use, bool) {
-	for _, u := range e.Uses() {
+	if e.Name == name {
+		return Use{Name: e.Name, SpecFile: e.SpecFile, HandoffPath: e.HandoffPath, Engine: e.Engine}, true
+	}
+	for _, u := range e.Aliases {
 		if u.Name == name {
 			return u, true
 		}

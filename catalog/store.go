@@ -5,14 +5,17 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/model-provisioner/model-provisioner/atomicfile"
+	"github.com/model-provisioner/model-provisioner/verify"
 )
 
 // IndexVersion is the index.json format this build reads and writes.
@@ -54,14 +57,24 @@ type Store struct {
 	cache cachedIndex
 }
 
-// cachedIndex is the last index parsed and the bytes it was parsed from.
-// Reading the file is cheap next to decoding it, so an unchanged index is
-// recognised by comparing bytes rather than trusting inode and mtime, which a
-// quick succession of renames on a coarse-clock filesystem can repeat.
+// cachedIndex is the last index parsed, the bytes it was parsed from and
+// the file's fingerprint (device, inode, size, mtime) when they were read.
+// A quick succession of renames on a coarse-clock filesystem can repeat a
+// fingerprint (a freed inode reused, the same size, the same clock tick),
+// so the fingerprint alone is trusted only for a file that was already
+// older than racyWindow when it was read; a newer file is recognised by
+// comparing its bytes, which is cheap next to decoding them.
 type cachedIndex struct {
-	raw []byte
-	idx *Index
+	raw    []byte
+	idx    *Index
+	fp     verify.Fingerprint
+	readAt time.Time
 }
+
+// racyWindow is how much older than the moment it was read an index file
+// must be for its fingerprint alone to prove it unchanged: ten times the
+// coarsest kernel clock tick (10 ms at HZ=100) that file times advance by.
+const racyWindow = 100 * time.Millisecond
 
 // Open opens (creating if needed) the catalog in stateDir. It fails if an
 // existing index cannot be read, so that a broken catalog is noticed at start
@@ -233,6 +246,10 @@ func (s *Store) Update(fn func(idx *Index) (changed bool, err error)) error {
 		return fmt.Errorf("catalog: %w", err)
 	}
 	s.cache = cachedIndex{}
+	// Holding the lock, the file just renamed into place is ours.
+	if fi, err := os.Stat(s.indexPath); err == nil {
+		s.cache = cachedIndex{raw: data, idx: idx, fp: verify.FingerprintOf(fi), readAt: time.Now()}
+	}
 	return nil
 }
 
@@ -255,22 +272,56 @@ func (s *Store) read() (*Index, error) {
 // readLocked returns the index on disk, from cache when its bytes are the
 // ones parsed last. The returned Index is shared: callers must not modify it.
 func (s *Store) readLocked() (*Index, error) {
-	data, err := os.ReadFile(s.indexPath)
+	fi, err := os.Stat(s.indexPath)
 	if errors.Is(err, fs.ErrNotExist) {
 		return &Index{Version: IndexVersion, Entries: map[string]Entry{}}, nil
 	}
 	if err != nil {
 		return nil, fmt.Errorf("read catalog %s: %w", s.indexPath, err)
 	}
-	if s.cache.idx != nil && bytes.Equal(s.cache.raw, data) {
-		return s.cache.idx, nil
+	fp := verify.FingerprintOf(fi)
+	c := &s.cache
+	if c.idx != nil && c.fp == fp && c.readAt.Sub(fi.ModTime()) > racyWindow {
+		return c.idx, nil
+	}
+	readAt := time.Now()
+	data, fp, err := readWithFingerprint(s.indexPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return &Index{Version: IndexVersion, Entries: map[string]Entry{}}, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read catalog %s: %w", s.indexPath, err)
+	}
+	if c.idx != nil && bytes.Equal(c.raw, data) {
+		c.fp, c.readAt = fp, readAt
+		return c.idx, nil
 	}
 	idx, err := decodeIndex(s.indexPath, data)
 	if err != nil {
 		return nil, err
 	}
-	s.cache = cachedIndex{raw: data, idx: idx}
+	s.cache = cachedIndex{raw: data, idx: idx, fp: fp, readAt: readAt}
 	return idx, nil
+}
+
+// readWithFingerprint reads the file at path and returns the fingerprint of
+// the very file read (the index is replaced by rename, never written in
+// place, so the two always go together).
+func readWithFingerprint(path string) ([]byte, verify.Fingerprint, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, verify.Fingerprint{}, err
+	}
+	defer f.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, verify.Fingerprint{}, err
+	}
+	data, err := io.ReadAll(f)
+	if err != nil {
+		return nil, verify.Fingerprint{}, err
+	}
+	return data, verify.FingerprintOf(fi), nil
 }
 
 func decodeIndex(path string, data []byte) (*Index, error) {

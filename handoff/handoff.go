@@ -8,6 +8,8 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"sync"
+	"time"
 
 	"github.com/model-provisioner/model-provisioner/atomicfile"
 )
@@ -136,19 +138,40 @@ func Write(path string, f File) (bool, error) {
 	}
 	// Writers of one handoff directory (the agent and one-shot ensures)
 	// take turns. Holding the lock, no other writer is mid-write, so any
-	// temp file left for this path is from a writer that was killed, and
+	// temp file in the directory is from a writer that was killed, and
 	// can go.
-	unlock, err := atomicfile.Lock(filepath.Join(filepath.Dir(path), LockFile))
+	dir := filepath.Dir(path)
+	unlock, err := atomicfile.Lock(filepath.Join(dir, LockFile))
 	if err != nil {
 		return false, fmt.Errorf("handoff %s: %w", path, err)
 	}
 	defer unlock()
-	_ = atomicfile.RemoveStale(path)
+	sweepStale(dir)
 	changed, err := atomicfile.WriteIfChanged(path, data, 0o644)
 	if err != nil {
 		return false, fmt.Errorf("handoff %s: %w", path, err)
 	}
 	return changed, nil
+}
+
+// sweepInterval is how often a process looks for killed writers' temp
+// files in a handoff directory it writes to. Looking reads the whole
+// directory, so doing it on every write would make a first pass over many
+// models quadratic.
+const sweepInterval = time.Minute
+
+var lastSweep sync.Map // directory -> time.Time
+
+// sweepStale removes killed writers' temp files from dir when this process
+// has not looked for them in the last sweepInterval. The caller holds dir's
+// lock.
+func sweepStale(dir string) {
+	now := time.Now()
+	if t, ok := lastSweep.Load(dir); ok && now.Sub(t.(time.Time)) < sweepInterval {
+		return
+	}
+	_ = atomicfile.RemoveStaleIn(dir)
+	lastSweep.Store(dir, now)
 }
 
 // Read parses the handoff file at path.

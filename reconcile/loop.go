@@ -78,6 +78,12 @@ type Loop struct {
 	inFlight   int
 	lastPrune  time.Time
 	loggedErrs map[string]string // spec file -> error last logged
+	// pendingUses are names made active whose catalog record is batched
+	// (ProvisionerConfig.BatchUses), by model id.
+	pendingUses  map[string][]catalog.Use
+	pendingCount int
+	// retrying holds the models with a retry scheduled (nextRetry set).
+	retrying map[*modelState]struct{}
 
 	mu         sync.Mutex // guards the fields below; never held across I/O
 	status     map[string]ModelStatus
@@ -149,14 +155,16 @@ func NewLoop(cfg LoopConfig) (*Loop, error) {
 		cfg.Jitter = rand.Float64
 	}
 	l := &Loop{
-		cfg:        cfg,
-		log:        cfg.Logger,
-		lastGood:   map[string]desired.Model{},
-		models:     map[string]*modelState{},
-		loggedErrs: map[string]string{},
-		status:     map[string]ModelStatus{},
-		progress:   map[string]*progress{},
-		kick:       make(chan watch.Signal, 1),
+		cfg:         cfg,
+		log:         cfg.Logger,
+		lastGood:    map[string]desired.Model{},
+		models:      map[string]*modelState{},
+		loggedErrs:  map[string]string{},
+		pendingUses: map[string][]catalog.Use{},
+		retrying:    map[*modelState]struct{}{},
+		status:      map[string]ModelStatus{},
+		progress:    map[string]*progress{},
+		kick:        make(chan watch.Signal, 1),
 	}
 	if l.log == nil {
 		l.log = slog.New(slog.DiscardHandler)
@@ -174,6 +182,13 @@ func (l *Loop) Ready() bool {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.ready
+}
+
+// LastResync returns when a pass last finished with every model in place.
+func (l *Loop) LastResync() time.Time {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.lastResync
 }
 
 // Status returns a snapshot of every model's status, sorted by name.
@@ -239,6 +254,7 @@ func (l *Loop) Run(ctx context.Context, signals <-chan watch.Signal) error {
 			l.worker(workCtx, jobs, results)
 		}()
 	}
+	defer l.flushUses()
 	defer func() {
 		cancelWork()
 		close(jobs)
@@ -410,7 +426,8 @@ func (l *Loop) pass(sig watch.Signal) {
 				st.replacing = st.activeID
 			}
 			st.spec, st.specKey = w.spec, w.key
-			st.attempts, st.nextRetry = 0, time.Time{}
+			st.attempts = 0
+			l.setRetry(st, time.Time{})
 			st.status.ID, st.status.SpecFile = w.spec.Ref.ID(), w.spec.SpecFile
 		}
 		if startFirst {
@@ -550,6 +567,7 @@ func specFromModel(m desired.Model) (Spec, error) {
 // active, so engines are never left without a handoff in between. An entry
 // is retired when its last name goes.
 func (l *Loop) retireOrphans(want map[string]wanted) {
+	l.flushUses()
 	entries, err := l.cfg.Catalog.List()
 	if err != nil {
 		l.log.Warn("could not list the catalog to find retired models", "err", err)
@@ -583,6 +601,7 @@ func (l *Loop) retireOrphans(want map[string]wanted) {
 }
 
 func (l *Loop) retire(st *modelState, reason string) {
+	l.flushUses()
 	if st.status.ID != "" {
 		if err := l.cfg.Provisioner.RetireName(st.status.ID, st.name, reason); err != nil {
 			l.log.Warn("could not retire model", "model", st.name, "id", st.status.ID, "err", err)
@@ -623,7 +642,12 @@ func (l *Loop) finish(r jobResult) {
 		return
 	}
 	if r.err == nil {
-		st.attempts, st.nextRetry = 0, time.Time{}
+		if u := r.res.pendingUse; u != nil {
+			l.pendingUses[r.res.ID] = append(l.pendingUses[r.res.ID], *u)
+			l.pendingCount++
+		}
+		st.attempts = 0
+		l.setRetry(st, time.Time{})
 		st.status.NextRetry = nil
 		st.status.Path, st.status.Verification = r.res.LocalPath, string(r.res.Verification.Result)
 		st.status.HandoffPath = r.res.HandoffPath
@@ -645,7 +669,7 @@ func (l *Loop) finish(r jobResult) {
 	} else if !errors.Is(r.err, context.Canceled) {
 		st.attempts++
 		delay := l.backoff(st.attempts)
-		st.nextRetry = now.Add(delay)
+		l.setRetry(st, now.Add(delay))
 		nr := st.nextRetry
 		st.status.NextRetry = &nr
 		st.status.Attempts = st.attempts
@@ -659,13 +683,35 @@ func (l *Loop) finish(r jobResult) {
 	}
 	if st.rerun {
 		st.rerun = false
-		st.attempts, st.nextRetry = 0, time.Time{}
+		st.attempts = 0
+		l.setRetry(st, time.Time{})
 		l.enqueue(st)
 	}
 	if l.firstPass != nil {
 		delete(l.firstPass, st.name)
 	}
+	if l.pendingCount >= maxPendingUses || (l.inFlight == 0 && len(l.queue) == 0) {
+		l.flushUses()
+	}
 	l.markReadyIfIdle()
+}
+
+// maxPendingUses bounds how many names wait for their catalog record.
+const maxPendingUses = 512
+
+// flushUses records the pending names in the catalog, in one write. On
+// failure they stay pending for the next flush.
+func (l *Loop) flushUses() {
+	if l.pendingCount == 0 {
+		return
+	}
+	if err := l.cfg.Provisioner.RecordUses(l.pendingUses); err != nil {
+		l.log.Warn("could not record model names in the catalog; will retry", "names", l.pendingCount, "err", err)
+		l.countError("catalog")
+		return
+	}
+	clear(l.pendingUses)
+	l.pendingCount = 0
 }
 
 // markReadyIfIdle marks the agent ready once the first pass's models are all
@@ -714,19 +760,33 @@ func (l *Loop) anyFailed() bool {
 // enqueueDue queues the failed models whose backoff has run out.
 func (l *Loop) enqueueDue() {
 	now := l.cfg.Clock.Now()
-	for _, st := range l.models {
-		if !st.removed && !st.inFlight && !st.queued && !st.nextRetry.IsZero() && !now.Before(st.nextRetry) {
-			st.nextRetry = time.Time{}
+	for st := range l.retrying {
+		if st.removed {
+			l.setRetry(st, time.Time{})
+			continue
+		}
+		if !st.inFlight && !st.queued && !now.Before(st.nextRetry) {
+			l.setRetry(st, time.Time{})
 			l.enqueue(st)
 		}
+	}
+}
+
+// setRetry sets when st is retried next; zero for never.
+func (l *Loop) setRetry(st *modelState, at time.Time) {
+	st.nextRetry = at
+	if at.IsZero() {
+		delete(l.retrying, st)
+	} else {
+		l.retrying[st] = struct{}{}
 	}
 }
 
 // nextRetryIn returns how long until the earliest pending retry.
 func (l *Loop) nextRetryIn() (time.Duration, bool) {
 	var earliest time.Time
-	for _, st := range l.models {
-		if st.removed || st.inFlight || st.queued || st.nextRetry.IsZero() {
+	for st := range l.retrying {
+		if st.removed || st.inFlight || st.queued {
 			continue
 		}
 		if earliest.IsZero() || st.nextRetry.Before(earliest) {

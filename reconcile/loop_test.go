@@ -138,7 +138,7 @@ func startLoop(t *testing.T, clock Clock, concurrency int, setup func(*flakyFetc
 		e.clock = fc
 		now = fc.Now
 	}
-	prov, err := NewProvisioner(ProvisionerConfig{Catalog: e.cat, Fetchers: reg, HandoffDir: e.handoffDir, Now: now})
+	prov, err := NewProvisioner(ProvisionerConfig{Catalog: e.cat, Fetchers: reg, HandoffDir: e.handoffDir, Now: now, BatchUses: true})
 	require.NoError(t, err)
 	e.loop, err = NewLoop(LoopConfig{
 		ModelsDir: e.modelsDir, Provisioner: prov, Catalog: e.cat, Concurrency: concurrency,

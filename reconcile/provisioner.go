@@ -51,6 +51,11 @@ type ProvisionerConfig struct {
 	// Content is the store downloaded models live in; Prune removes what
 	// retired models no longer need from it. Optional.
 	Content Content
+	// BatchUses leaves a new name for bytes already active under another
+	// name out of the catalog: Ensure writes its handoff and returns, and
+	// the caller records the name with RecordUses, many in one write. The
+	// reconcile loop does this; a one-shot caller does not.
+	BatchUses bool
 }
 
 // Content is what the Provisioner needs from the content store.
@@ -72,6 +77,7 @@ type Provisioner struct {
 	now        func() time.Time
 	obs        Observer
 	content    Content
+	batchUses  bool
 	flight     singleflight.Group
 }
 
@@ -84,7 +90,7 @@ func NewProvisioner(cfg ProvisionerConfig) (*Provisioner, error) {
 	if cfg.Fetchers == nil {
 		return nil, errors.New("new provisioner: no fetchers")
 	}
-	p := &Provisioner{cat: cfg.Catalog, fetchers: cfg.Fetchers, handoffDir: cfg.HandoffDir, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, content: cfg.Content}
+	p := &Provisioner{cat: cfg.Catalog, fetchers: cfg.Fetchers, handoffDir: cfg.HandoffDir, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, content: cfg.Content, batchUses: cfg.BatchUses}
 	if p.obs == nil {
 		p.obs = nopObserver{}
 	}
@@ -141,6 +147,10 @@ type ResolvedModel struct {
 	// its headers do (the same description the catalog and handoff hold).
 	Engine   string          `json:"engine,omitempty"`
 	Metadata *modelinfo.Info `json:"metadata,omitempty"`
+
+	// pendingUse is this name's use of the model when the Provisioner
+	// batches uses and left it for RecordUses.
+	pendingUse *catalog.Use
 }
 
 // EnsurePresent makes the model named by ref present and verified against
@@ -274,16 +284,17 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	// spec's name is one use of it. A verification failure retired the
 	// others too, so they declare themselves again.
 	use := catalog.Use{Name: spec.Name, SpecFile: spec.SpecFile, HandoffPath: spec.HandoffPath, Engine: string(spec.Engine)}
-	var uses []catalog.Use
-	if hadPrev && prev.Lifecycle == catalog.Active {
-		uses = prev.Uses()
+	prevActive := hadPrev && prev.Lifecycle == catalog.Active
+	var old catalog.Use
+	hadUse := false
+	if prevActive {
+		old, hadUse = prev.Use(spec.Name)
 	}
-	if old, ok := prev.Use(spec.Name); hadPrev && ok && use.SpecFile == "" {
+	if hadUse && use.SpecFile == "" {
 		// A one-shot ensure of a model that a spec file declares does not
 		// take it away from the agent.
 		use.SpecFile = old.SpecFile
 	}
-	uses, dropped := withUse(uses, use)
 
 	next := catalog.Entry{
 		ID:           id,
@@ -299,7 +310,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		Files:        catalogFiles(res.Files),
 		Include:      spec.Include,
 		CreatedMs:    now,
-	}.WithUses(uses)
+	}
 	switch {
 	case res.Hashed:
 		next.LastVerifiedMs = now
@@ -315,8 +326,25 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	}
 	next.Metadata = catalog.Metadata{Format: info.Format, Architecture: info.Architecture, CtxMax: info.CtxMax, Info: &info}
 
-	changed := !hadPrev || !sameEntry(prev, next)
-	if changed {
+	// Unchanged bytes under a name already recorded need no write; a new
+	// name for unchanged bytes is left to the caller to record in a batch
+	// (RecordUses) when it asked to, since every write rewrites the index.
+	sameBytes := prevActive && sameBody(prev, next)
+	var dropped []catalog.Use
+	var pending *catalog.Use
+	changed := true
+	switch {
+	case sameBytes && hadUse && old == use:
+		next, changed = prev, false
+	case sameBytes && !hadUse && p.batchUses && use.SpecFile != "" && !specFileUsed(prev, use.SpecFile):
+		next, pending = prev, &use
+	default:
+		var uses []catalog.Use
+		if prevActive {
+			uses = prev.Uses()
+		}
+		uses, dropped = withUse(uses, use)
+		next = next.WithUses(uses)
 		next.UpdatedMs = now
 		if err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
 			cur, ok := idx.Entries[id]
@@ -331,8 +359,6 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 		}); err != nil {
 			return ResolvedModel{}, fmt.Errorf("ensure %s: %w", id, err)
 		}
-	} else {
-		next = prev
 	}
 
 	handoffChanged := false
@@ -366,7 +392,9 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	} else {
 		log.Debug("model unchanged", "path", next.LocalPath)
 	}
-	return resolved(next, use, res.Hashed), nil
+	r := resolved(next, use, res.Hashed)
+	r.pendingUse = pending
+	return r, nil
 }
 
 // Retire marks the model id Retired in the catalog under every name that
@@ -612,10 +640,61 @@ func catalogFiles(fs []fetch.File) []catalog.File {
 	return out
 }
 
-// sameEntry reports whether two entries differ in anything but UpdatedMs.
-func sameEntry(a, b catalog.Entry) bool {
-	a.UpdatedMs, b.UpdatedMs = 0, 0
-	return a.Equal(b)
+// sameBody reports whether two entries describe the same bytes in the same
+// state: they differ in nothing but their names and UpdatedMs.
+func sameBody(a, b catalog.Entry) bool {
+	strip := func(e catalog.Entry) catalog.Entry {
+		e = e.WithUses([]catalog.Use{{}})
+		e.UpdatedMs = 0
+		return e
+	}
+	return strip(a).Equal(strip(b))
+}
+
+// specFileUsed reports whether a use of e comes from the spec file.
+func specFileUsed(e catalog.Entry, file string) bool {
+	if e.SpecFile == file {
+		return true
+	}
+	for _, u := range e.Aliases {
+		if u.SpecFile == file {
+			return true
+		}
+	}
+	return false
+}
+
+// RecordUses records names under which models were made active by ensures
+// that left them pending (ProvisionerConfig.BatchUses), in one catalog
+// write. A model retired meanwhile is skipped: its names declare
+// themselves again on their next ensure.
+func (p *Provisioner) RecordUses(uses map[string][]catalog.Use) error {
+	if len(uses) == 0 {
+		return nil
+	}
+	now := p.now().UnixMilli()
+	err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		changed := false
+		for id, us := range uses {
+			cur, ok := idx.Entries[id]
+			if !ok || cur.Lifecycle != catalog.Active {
+				continue
+			}
+			all := cur.Uses()
+			for _, u := range us {
+				all, _ = withUse(all, u)
+			}
+			cur = cur.WithUses(all)
+			cur.UpdatedMs = now
+			idx.Entries[id] = cur
+			changed = true
+		}
+		return changed, nil
+	})
+	if err != nil {
+		return fmt.Errorf("record model names: %w", err)
+	}
+	return nil
 }
 
 // withUse returns uses with u in place of the use of the same name, or

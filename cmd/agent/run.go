@@ -177,6 +177,7 @@ func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
 	}
 	prov, err := reconcile.NewProvisioner(reconcile.ProvisionerConfig{
 		Catalog: cat, Fetchers: fetchers, HandoffDir: cfg.Handoff(), Logger: a.log, Observer: a.metrics, Content: store,
+		BatchUses: true,
 	})
 	if err != nil {
 		return nil, err
