@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"runtime"
+
+	"golang.org/x/sync/errgroup"
 
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/modelinfo"
@@ -79,7 +82,11 @@ func (f *Fetcher) fetchSplit(ctx context.Context, req fetch.Request, shards []st
 			known[kf.Path] = kf
 		}
 	}
-	var res fetch.Result
+	// Shards are hashed in parallel, one per core: hashing is CPU-bound
+	// once the page cache or the disk's queue is full.
+	results := make([]fetch.Result, len(shards))
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(runtime.GOMAXPROCS(0))
 	for i, p := range shards {
 		fi, err := os.Stat(p)
 		if errors.Is(err, fs.ErrNotExist) {
@@ -99,17 +106,21 @@ func (f *Fetcher) fetchSplit(ctx context.Context, req fetch.Request, shards []st
 		if i == 0 {
 			expected = req.Expected
 		}
-		r, err := fetch.VerifyLocalFile(ctx, p, fi, expected, k, req.Reverify)
-		if err != nil {
-			return fetch.Result{}, err
-		}
-		if i == 0 {
-			res = r
-			res.SizeBytes = 0
-		}
+		g.Go(func() error {
+			r, err := fetch.VerifyLocalFile(gctx, p, fi, expected, k, req.Reverify)
+			results[i] = r
+			return err
+		})
+	}
+	if err := g.Wait(); err != nil {
+		return fetch.Result{}, err
+	}
+	res := results[0]
+	res.SizeBytes = 0
+	for i, r := range results {
 		res.SizeBytes += r.SizeBytes
 		res.Hashed = res.Hashed || r.Hashed
-		res.Files = append(res.Files, fetch.File{Path: p, SizeBytes: r.SizeBytes, Digest: r.Digest, Fingerprint: r.Fingerprint})
+		res.Files = append(res.Files, fetch.File{Path: shards[i], SizeBytes: r.SizeBytes, Digest: r.Digest, Fingerprint: r.Fingerprint})
 	}
 	return res, nil
 }
