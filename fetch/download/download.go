@@ -220,16 +220,17 @@ func fetchOnce(ctx context.Context, store *content.Store, in *content.Ingest, sr
 	}
 
 	g, gctx := errgroup.WithContext(ctx)
-	for _, p := range j.parts {
-		if p.finished.Load() {
-			continue
-		}
-		g.Go(func() error { return j.runPart(gctx, p) })
-	}
+	g.SetLimit(opts.Parts)
 	hashDone := make(chan error, 1)
 	hctx, stopHash := context.WithCancel(ctx)
 	go func() { hashDone <- j.hash(hctx, h) }()
 	stopCk := j.checkpointer(gctx)
+	for _, p := range j.parts {
+		if p.finished.Load() {
+			continue
+		}
+		g.Go(func() error { return j.runPart(gctx, p) }) // waits for a free stream
+	}
 
 	err = g.Wait()
 	stopCk()
@@ -267,13 +268,17 @@ func fetchOnce(ctx context.Context, store *content.Store, in *content.Ingest, sr
 }
 
 // plan splits the object into parts: one stream unless the source serves
-// ranges and the object is at least two PartSize long.
+// ranges and the object is at least two PartSize long. A large object is
+// cut into parts of PartSize, fetched in order, Parts at a time: the
+// contiguous prefix the hasher follows then trails the bytes on disk by at
+// most Parts parts, so a resumed download has little to read back and
+// hash.
 func plan(info Info, opts Options) []content.Part {
 	if !info.Ranges || info.Size < 2*opts.PartSize || opts.Parts == 1 {
 		end := info.Size
 		return []content.Part{{Start: 0, End: end}}
 	}
-	n := int64(opts.Parts)
+	n := max(int64(opts.Parts), (info.Size+opts.PartSize-1)/opts.PartSize)
 	if max := info.Size / opts.PartSize; max < n {
 		n = max
 	}
