@@ -387,9 +387,20 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 			}
 			want = int(min(int64(want), remaining))
 		}
-		n, rerr := body.Read(buf[:want])
+		// Fill the buffer before writing: a TLS body yields one 16 KiB
+		// record per read, and a write (and a wake of the hasher) per
+		// record costs more than the bytes do.
+		n := 0
+		var rerr error
+		for n < want && rerr == nil {
+			var m int
+			m, rerr = body.Read(buf[n:want])
+			if m > 0 {
+				stall.Reset(j.opts.Stall)
+				n += m
+			}
+		}
 		if n > 0 {
-			stall.Reset(j.opts.Stall)
 			at := p.start + p.done.Load()
 			if _, werr := f.WriteAt(buf[:n], at); werr != nil {
 				return fetch.Permanent(fmt.Errorf("write download of %s: %w", j.src, werr))
