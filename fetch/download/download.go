@@ -387,9 +387,10 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 			}
 			want = int(min(int64(want), remaining))
 		}
-		// Fill the buffer before writing: a TLS body yields one 16 KiB
-		// record per read, and a write (and a wake of the hasher) per
-		// record costs more than the bytes do.
+		// Gather a few hundred KiB before writing: a TLS body yields one
+		// 16 KiB record per read, and a write (and a wake of the hasher)
+		// per record costs more than the bytes do.
+		want = min(want, fillSize)
 		n := 0
 		var rerr error
 		for n < want && rerr == nil {
@@ -429,6 +430,9 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 		}
 	}
 }
+
+// fillSize is how much a stream gathers before it writes.
+const fillSize = 256 << 10
 
 func (j *job) kick() {
 	select {
