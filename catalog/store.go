@@ -97,6 +97,51 @@ func Open(stateDir string) (*Store, error) {
 	return s, nil
 }
 
+// Salvage moves an index.json that does not parse aside, to
+// index.json.corrupt-<UTC time>, so that the catalog starts empty and every
+// model is verified and registered again by the next ensure of it. It
+// returns the path the file was moved to, or "" when the index is fine or
+// absent. An index written by a newer format version is not corrupt and is
+// never moved: that stays an error for the operator.
+func Salvage(stateDir string) (string, error) {
+	abs, err := filepath.Abs(stateDir)
+	if err != nil {
+		return "", fmt.Errorf("salvage catalog: %w", err)
+	}
+	s := &Store{dir: abs, indexPath: filepath.Join(abs, IndexFile), lockPath: filepath.Join(abs, LockFile)}
+	return s.Salvage()
+}
+
+// Salvage is the package-level Salvage for this store's directory.
+func (s *Store) Salvage() (string, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	unlock, err := s.lock()
+	if err != nil {
+		return "", err
+	}
+	defer unlock()
+	data, err := os.ReadFile(s.indexPath)
+	if errors.Is(err, fs.ErrNotExist) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("salvage catalog: %w", err)
+	}
+	if _, err := decodeIndex(s.indexPath, data); !errors.Is(err, ErrCorruptIndex) {
+		return "", nil
+	}
+	aside := s.indexPath + ".corrupt-" + time.Now().UTC().Format("20060102T150405.000Z")
+	if err := os.Rename(s.indexPath, aside); err != nil {
+		return "", fmt.Errorf("salvage catalog: move %s aside: %w", s.indexPath, err)
+	}
+	if err := atomicfile.SyncDir(s.dir); err != nil {
+		return aside, fmt.Errorf("salvage catalog: %w", err)
+	}
+	s.cache = cachedIndex{}
+	return aside, nil
+}
+
 // Dir returns the state directory.
 func (s *Store) Dir() string { return s.dir }
 

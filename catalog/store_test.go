@@ -195,3 +195,46 @@ func TestStore_RemovesStaleTempOnWrite(t *testing.T) {
 	require.NoError(t, s.Put(entry("file:/m/a.gguf")))
 	assert.NoFileExists(t, stale)
 }
+
+func TestSalvage_MovesOnlyACorruptIndexAside(t *testing.T) {
+	tests := []struct {
+		name    string
+		content string
+		moved   bool
+	}{
+		{"torn", `{"version":1,"entries":{"file:/a":{"id":"fi`, true},
+		{"garbage", "\x00\x01garbage", true},
+		{"empty", "", true},
+		{"future version", `{"version":7,"entries":{}}`, false},
+		{"fine", `{"version":1,"entries":{}}`, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			p := filepath.Join(dir, IndexFile)
+			require.NoError(t, os.WriteFile(p, []byte(tc.content), 0o644))
+			aside, err := Salvage(dir)
+			require.NoError(t, err)
+			if !tc.moved {
+				assert.Empty(t, aside)
+				got, err := os.ReadFile(p)
+				require.NoError(t, err)
+				assert.Equal(t, tc.content, string(got), "an index that is not corrupt stays")
+				return
+			}
+			require.NotEmpty(t, aside)
+			assert.NoFileExists(t, p)
+			got, err := os.ReadFile(aside)
+			require.NoError(t, err)
+			assert.Equal(t, tc.content, string(got), "the corrupt index is kept for a post-mortem")
+			s, err := Open(dir)
+			require.NoError(t, err, "the catalog opens empty after a salvage")
+			l, err := s.List()
+			require.NoError(t, err)
+			assert.Empty(t, l)
+		})
+	}
+	aside, err := Salvage(t.TempDir())
+	require.NoError(t, err)
+	assert.Empty(t, aside, "no index: nothing to salvage")
+}

@@ -22,6 +22,9 @@ import (
 // the Provisioner uses.
 type LoopCatalog interface {
 	List() ([]catalog.Entry, error)
+	// Salvage moves an index that does not parse aside (see
+	// catalog.Salvage) and returns where it went, "" when it was fine.
+	Salvage() (string, error)
 }
 
 var _ LoopCatalog = (*catalog.Store)(nil)
@@ -401,6 +404,7 @@ func (l *Loop) pass(sig watch.Signal) {
 		return
 	}
 	l.forgetSpecErr(l.cfg.ModelsDir)
+	l.salvageCatalog()
 
 	want, specErrs := l.desiredModels(res)
 
@@ -466,6 +470,28 @@ func (l *Loop) pass(sig watch.Signal) {
 	}
 	l.passFailed = false
 	l.markReadyIfIdle()
+}
+
+// salvageCatalog checks that the catalog index still parses and, when it
+// does not (truncated or garbled on disk), moves it aside so that this pass
+// verifies and registers every model again instead of failing them all.
+func (l *Loop) salvageCatalog() {
+	_, err := l.cfg.Catalog.List()
+	if !errors.Is(err, catalog.ErrCorruptIndex) {
+		return
+	}
+	l.countError("catalog_corrupt")
+	aside, serr := l.cfg.Catalog.Salvage()
+	if serr != nil {
+		l.log.Error("catalog index is corrupt and could not be moved aside; models cannot be registered until it is fixed", "err", err, "salvage_err", serr)
+		return
+	}
+	if aside == "" {
+		return
+	}
+	// With no record, every model's next ensure hashes it again; its
+	// handoff is rewritten once it is verified.
+	l.log.Error("catalog index was corrupt; moved it aside and started an empty catalog: every model is verified again", "moved_to", aside, "err", err)
 }
 
 type wanted struct {

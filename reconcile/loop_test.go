@@ -515,3 +515,30 @@ func TestLoop_NamesShareOneModel(t *testing.T) {
 	assert.NoFileExists(t, filepath.Join(e.handoffDir, "b.json"))
 	assert.NoFileExists(t, filepath.Join(e.handoffDir, "c.json"))
 }
+
+// TestLoop_SalvagesCorruptCatalog garbles index.json under a running loop:
+// the next pass moves it aside, verifies the model again and restores its
+// record and a deleted handoff.
+func TestLoop_SalvagesCorruptCatalog(t *testing.T) {
+	e := startLoop(t, nil, 1, nil)
+	p := e.model(t, "m", "abc")
+	e.spec(t, "m.yaml", "model_ref: "+p+"\nexpected_digest: {algo: sha256, value: "+abcSHA256+"}\n")
+	e.resyncAndWait(t)
+	e.waitPhase(t, "m", PhaseActive)
+	hp := filepath.Join(e.handoffDir, "m.json")
+	require.FileExists(t, hp)
+
+	require.NoError(t, os.WriteFile(e.cat.IndexPath(), []byte(`{"version":1,"entries":{"file:`), 0o644))
+	require.NoError(t, os.Remove(hp))
+	e.resyncAndWait(t)
+
+	entry, err := e.cat.Get("file:" + p)
+	require.NoError(t, err, "the model is registered again")
+	assert.Equal(t, catalog.Active, entry.Lifecycle)
+	assert.Equal(t, abcSHA256, entry.Digest.Value)
+	f, err := handoff.Read(hp)
+	require.NoError(t, err, "the deleted handoff is written again")
+	assert.Equal(t, p, f.Model.Path)
+	aside, _ := filepath.Glob(e.cat.IndexPath() + ".corrupt-*")
+	assert.Len(t, aside, 1, "the corrupt index is kept aside")
+}

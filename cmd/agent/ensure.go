@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"strings"
 
-	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/modelinfo"
@@ -87,7 +86,7 @@ func (c *ensureCommand) Run(ctx context.Context, args []string) error {
 	if err != nil {
 		return err
 	}
-	cat, err := catalog.Open(cfg.StateDir)
+	cat, err := openCatalog(cfg.StateDir, log)
 	if err != nil {
 		return err
 	}

@@ -19,7 +19,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus/collectors"
 	"golang.org/x/sync/errgroup"
 
-	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/desired"
 	"github.com/model-provisioner/model-provisioner/reconcile"
@@ -162,7 +161,7 @@ func (g *generation) stop() error {
 }
 
 func (a *agent) start(parent context.Context, cfg Config) (*generation, error) {
-	cat, err := catalog.Open(cfg.StateDir)
+	cat, err := openCatalog(cfg.StateDir, a.log)
 	if err != nil {
 		return nil, err
 	}

@@ -2,11 +2,13 @@ package main
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"strings"
 
+	"github.com/model-provisioner/model-provisioner/catalog"
 	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/fetch/download"
@@ -17,6 +19,23 @@ import (
 	"github.com/model-provisioner/model-provisioner/fetch/s3"
 	"github.com/model-provisioner/model-provisioner/redact"
 )
+
+// openCatalog opens the catalog in stateDir. An index that does not parse
+// is moved aside and the catalog starts empty: every model is then hashed
+// and registered again by its next ensure, and nothing is handed out from
+// the broken file.
+func openCatalog(stateDir string, log *slog.Logger) (*catalog.Store, error) {
+	cat, err := catalog.Open(stateDir)
+	if !errors.Is(err, catalog.ErrCorruptIndex) {
+		return cat, err
+	}
+	aside, serr := catalog.Salvage(stateDir)
+	if serr != nil {
+		return nil, errors.Join(err, serr)
+	}
+	log.Error("catalog index was corrupt; moved it aside and started an empty catalog: every model is verified again", "moved_to", aside, "err", err)
+	return catalog.Open(stateDir)
+}
 
 // buildSchemes are the reference schemes this build fetches; newFetchers
 // registers exactly these.
