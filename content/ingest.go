@@ -9,7 +9,9 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"path"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -47,7 +49,8 @@ type IngestState struct {
 // Ingest is one partial download: ingest/<key>/data and its state.json. It is
 // not safe for concurrent use except for writing disjoint ranges of File.
 type Ingest struct {
-	dir   string
+	store *Store
+	rel   string // ingest/<key>, relative to the state directory
 	data  string
 	state string
 	f     *os.File
@@ -68,21 +71,30 @@ func IngestKey(source string) string {
 // goroutine or process holds the ingest, until ctx is done. A state file that
 // is missing, unreadable or of another version yields an empty state: the
 // download starts over, which is always safe.
+//
+// Nothing is followed through symlinks: ingest/ and ingest/<key> must be real
+// directories, and the lock and data files in it regular files, so that a
+// symlink planted in the state directory cannot send a download, or its
+// removal, elsewhere; the error then wraps ErrUnsafePath.
 func (s *Store) OpenIngest(ctx context.Context, key string) (*Ingest, error) {
-	dir := filepath.Join(s.dir, IngestDir, key)
-	lock, err := lockDir(ctx, dir)
-	if err != nil {
-		return nil, fmt.Errorf("open ingest: %w", err)
+	if key == "" || key == "." || key == ".." || strings.ContainsAny(key, "/\\\x00") {
+		return nil, fmt.Errorf("open ingest: %w: key %q is not one path element", ErrUnsafePath, key)
 	}
-	in := &Ingest{dir: dir, data: filepath.Join(dir, "data"), state: filepath.Join(dir, "state.json"), lock: lock}
-	f, err := os.OpenFile(in.data, os.O_RDWR|os.O_CREATE, 0o644)
+	rel := path.Join(IngestDir, key)
+	lock, err := s.lockDir(ctx, rel)
+	if err != nil {
+		return nil, s.SpaceError(fmt.Errorf("open ingest: %w", err))
+	}
+	dir := filepath.Join(s.dir, filepath.FromSlash(rel))
+	in := &Ingest{store: s, rel: rel, data: filepath.Join(dir, "data"), state: filepath.Join(dir, "state.json"), lock: lock}
+	f, err := s.openRegular(path.Join(rel, "data"), os.O_RDWR|os.O_CREATE)
 	if err != nil {
 		lock.Close()
-		return nil, fmt.Errorf("open ingest: %w", err)
+		return nil, s.SpaceError(fmt.Errorf("open ingest: %w", err))
 	}
 	in.f = f
 	_ = atomicfile.RemoveStale(in.state)
-	if raw, err := os.ReadFile(in.state); err == nil {
+	if raw, err := s.root.ReadFile(path.Join(rel, "state.json")); err == nil {
 		var st IngestState
 		if json.Unmarshal(raw, &st) == nil && st.Version == ingestStateVersion {
 			in.State = st
@@ -113,14 +125,14 @@ func (in *Ingest) Reset(st IngestState) error {
 // crash could have lost, because they were fsynced before it was written.
 func (in *Ingest) Save() error {
 	if err := in.f.Sync(); err != nil {
-		return fmt.Errorf("ingest fsync: %w", err)
+		return in.store.SpaceError(fmt.Errorf("ingest fsync: %w", err))
 	}
 	raw, err := json.Marshal(in.State)
 	if err != nil {
 		return err
 	}
 	if err := atomicfile.Write(in.state, raw, 0o644); err != nil {
-		return fmt.Errorf("ingest state: %w", err)
+		return in.store.SpaceError(fmt.Errorf("ingest state: %w", err))
 	}
 	return nil
 }
@@ -145,7 +157,7 @@ func (in *Ingest) Close() error {
 // Remove deletes the ingest and releases it.
 func (in *Ingest) Remove() error {
 	in.f.Close()
-	err := os.RemoveAll(in.dir)
+	err := in.store.root.RemoveAll(in.rel)
 	in.lock.Close()
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil
@@ -165,29 +177,30 @@ func (s *Store) Commit(in *Ingest, d verify.Digest, size int64) (string, error) 
 		return "", fmt.Errorf("commit %s: ingest holds %d bytes, want %d", d, fi.Size(), size)
 	}
 	if err := in.f.Sync(); err != nil {
-		return "", fmt.Errorf("commit %s: fsync: %w", d, err)
+		return "", s.SpaceError(fmt.Errorf("commit %s: fsync: %w", d, err))
 	}
 	in.f.Close()
 	defer in.lock.Close()
-	p, err := s.commitFile(in.data, d)
+	p, err := s.commitFile(path.Join(in.rel, "data"), d)
 	if err != nil {
 		return "", err
 	}
-	os.RemoveAll(in.dir)
+	_ = s.root.RemoveAll(in.rel)
 	return p, nil
 }
 
-// lockDir creates dir and takes an exclusive flock on dir/lock, polling so
-// that ctx can end the wait. The lock is re-taken when the file it locked was
-// deleted meanwhile (the previous holder committed and removed the ingest),
-// so two holders never work on one ingest.
-func lockDir(ctx context.Context, dir string) (*os.File, error) {
+// lockDir creates rel (slash-separated, under the state directory) and takes
+// an exclusive flock on rel/lock, polling so that ctx can end the wait. The
+// lock is re-taken when the file it locked was deleted meanwhile (the
+// previous holder committed and removed the ingest), so two holders never
+// work on one ingest.
+func (s *Store) lockDir(ctx context.Context, rel string) (*os.File, error) {
 	for {
-		if err := os.MkdirAll(dir, 0o755); err != nil {
+		if _, err := s.realDir(rel, true); err != nil {
 			return nil, err
 		}
-		p := filepath.Join(dir, "lock")
-		f, err := os.OpenFile(p, os.O_RDWR|os.O_CREATE, 0o644)
+		p := path.Join(rel, "lock")
+		f, err := s.openRegular(p, os.O_RDWR|os.O_CREATE)
 		if err != nil {
 			return nil, err
 		}
@@ -208,10 +221,34 @@ func lockDir(ctx context.Context, dir string) (*os.File, error) {
 			return nil, err
 		}
 		held, err1 := f.Stat()
-		now, err2 := os.Stat(p)
+		now, err2 := s.root.Lstat(p)
 		if err1 == nil && err2 == nil && os.SameFile(held, now) {
 			return f, nil
 		}
 		f.Close()
 	}
+}
+
+// openRegular opens rel (under the state directory) with flag, creating it
+// 0644 when flag asks to, and makes sure what it opened is the regular file
+// at that name, not the target of a symlink planted there.
+func (s *Store) openRegular(rel string, flag int) (*os.File, error) {
+	if fi, err := s.root.Lstat(rel); err == nil && !fi.Mode().IsRegular() {
+		return nil, fmt.Errorf("%w: %s is a %s, not a regular file; remove it", ErrUnsafePath, filepath.Join(s.dir, filepath.FromSlash(rel)), describeMode(fi.Mode()))
+	}
+	f, err := s.root.OpenFile(rel, flag, 0o644)
+	if err != nil {
+		return nil, err
+	}
+	opened, err1 := f.Stat()
+	named, err2 := s.root.Lstat(rel)
+	if err := errors.Join(err1, err2); err != nil {
+		f.Close()
+		return nil, err
+	}
+	if !os.SameFile(opened, named) || !opened.Mode().IsRegular() {
+		f.Close()
+		return nil, fmt.Errorf("%w: %s changed while it was opened (a symlink or another file was put there)", ErrUnsafePath, filepath.Join(s.dir, filepath.FromSlash(rel)))
+	}
+	return f, nil
 }

@@ -76,38 +76,49 @@ func (s *Store) BlobPath(d verify.Digest) string {
 }
 
 // Has reports whether a blob with digest d and the given size (negative:
-// any) is stored. It trusts the commit-time check and does not hash.
+// any) is stored: a regular file, not a symlink, inside the state
+// directory. It trusts the commit-time check and does not hash.
 func (s *Store) Has(d verify.Digest, size int64) bool {
 	if d.Validate() != nil {
 		return false
 	}
-	fi, err := os.Stat(s.BlobPath(d))
+	fi, err := s.root.Lstat(blobRel(d))
 	return err == nil && fi.Mode().IsRegular() && (size < 0 || fi.Size() == size)
 }
 
-// commitFile moves the verified file at src into blobs/ under digest d. If
-// the blob already exists (another model committed the same bytes), src is
-// removed and the existing blob kept. Blobs are made read-only so an engine
-// or an operator cannot change what a digest names by accident.
+// commitFile moves the verified file at src (relative to the state
+// directory) into blobs/ under digest d. If the blob already exists
+// (another model committed the same bytes), src is removed and the existing
+// blob kept; anything else found at the blob's name (a planted symlink) is
+// replaced. Blobs are made read-only so an engine or an operator cannot
+// change what a digest names by accident.
 func (s *Store) commitFile(src string, d verify.Digest) (string, error) {
 	if err := d.Validate(); err != nil {
 		return "", err
 	}
-	dst := s.BlobPath(d)
-	if err := os.Chmod(src, 0o444); err != nil {
+	if _, err := s.realDir(path.Dir(blobRel(d)), true); err != nil {
 		return "", fmt.Errorf("commit %s: %w", d, err)
 	}
-	if _, err := os.Stat(dst); err == nil {
-		os.Remove(src)
-		return dst, nil
-	}
-	if err := os.Rename(src, dst); err != nil {
+	dst := blobRel(d)
+	if err := s.root.Chmod(src, 0o444); err != nil {
 		return "", fmt.Errorf("commit %s: %w", d, err)
 	}
-	if err := atomicfile.SyncDir(filepath.Dir(dst)); err != nil {
+	if fi, err := s.root.Lstat(dst); err == nil {
+		if fi.Mode().IsRegular() {
+			_ = s.root.Remove(src)
+			return s.BlobPath(d), nil
+		}
+		if err := s.root.Remove(dst); err != nil {
+			return "", fmt.Errorf("commit %s: replace the %s at %s: %w", d, describeMode(fi.Mode()), s.BlobPath(d), err)
+		}
+	}
+	if err := s.root.Rename(src, dst); err != nil {
+		return "", s.SpaceError(fmt.Errorf("commit %s: %w", d, err))
+	}
+	if err := atomicfile.SyncDir(filepath.Dir(s.BlobPath(d))); err != nil {
 		return "", fmt.Errorf("commit %s: %w", d, err)
 	}
-	return dst, nil
+	return s.BlobPath(d), nil
 }
 
 // CheckRel validates a file name from a remote source (an hf repo path, an
@@ -160,8 +171,11 @@ func (s *Store) Link(name, rel string, d verify.Digest) (string, error) {
 		return "", err
 	}
 	target := path.Join(ModelsDir, name, clean)
-	if err := s.mkdirNoSymlinks(path.Dir(target)); err != nil {
+	if _, err := s.realDir(path.Dir(target), true); err != nil {
 		return "", err
+	}
+	if _, err := s.realDir(path.Dir(blobRel(d)), false); err != nil {
+		return "", fmt.Errorf("link %s into %s: %w", d, target, err)
 	}
 	if fi, err := s.root.Lstat(target); err == nil {
 		if !fi.Mode().IsRegular() {
@@ -174,11 +188,11 @@ func (s *Store) Link(name, rel string, d verify.Digest) (string, error) {
 	tmp := path.Join(path.Dir(target), "."+path.Base(target)+".link-tmp")
 	_ = s.root.Remove(tmp)
 	if err := s.root.Link(blobRel(d), tmp); err != nil {
-		return "", fmt.Errorf("link %s into %s: %w", d, target, err)
+		return "", s.SpaceError(fmt.Errorf("link %s into %s: %w", d, target, err))
 	}
 	if err := s.root.Rename(tmp, target); err != nil {
 		_ = s.root.Remove(tmp)
-		return "", fmt.Errorf("link %s into %s: %w", d, target, err)
+		return "", s.SpaceError(fmt.Errorf("link %s into %s: %w", d, target, err))
 	}
 	if err := atomicfile.SyncDir(filepath.Join(s.dir, filepath.FromSlash(path.Dir(target)))); err != nil {
 		return "", err
@@ -186,35 +200,62 @@ func (s *Store) Link(name, rel string, d verify.Digest) (string, error) {
 	return filepath.Join(s.dir, filepath.FromSlash(target)), nil
 }
 
-// mkdirNoSymlinks creates rel (slash-separated, under the state directory)
-// one element at a time, refusing any element that exists as a symlink or a
-// non-directory.
-func (s *Store) mkdirNoSymlinks(rel string) error {
+// realDir checks that rel (slash-separated, under the state directory) is
+// a real directory: every element of it a directory, none a symlink. With
+// create, missing elements are made (0755); without, it reports whether rel
+// exists. An element that is a symlink or not a directory is an error
+// wrapping ErrUnsafePath: the store never follows a symlink planted in the
+// state directory, whether it points outside it or to another part of the
+// store.
+func (s *Store) realDir(rel string, create bool) (bool, error) {
 	cur := ""
 	for _, seg := range strings.Split(rel, "/") {
 		cur = path.Join(cur, seg)
 		fi, err := s.root.Lstat(cur)
 		switch {
+		case errors.Is(err, fs.ErrNotExist) && !create:
+			return false, nil
 		case errors.Is(err, fs.ErrNotExist):
 			if err := s.root.Mkdir(cur, 0o755); err != nil && !errors.Is(err, fs.ErrExist) {
-				return fmt.Errorf("create %s: %w", filepath.Join(s.dir, cur), err)
+				return false, s.SpaceError(fmt.Errorf("create %s: %w", filepath.Join(s.dir, cur), err))
 			}
 		case err != nil:
-			return fmt.Errorf("create %s: %w", filepath.Join(s.dir, cur), err)
+			return false, fmt.Errorf("create %s: %w", filepath.Join(s.dir, cur), err)
 		case fi.Mode()&fs.ModeSymlink != 0:
-			return fmt.Errorf("%w: %s is a symlink; refusing to follow it (remove it)", ErrUnsafePath, filepath.Join(s.dir, cur))
+			return false, fmt.Errorf("%w: %s is a symlink; refusing to follow it (remove it)", ErrUnsafePath, filepath.Join(s.dir, cur))
 		case !fi.IsDir():
-			return fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, filepath.Join(s.dir, cur))
+			return false, fmt.Errorf("%w: %s is not a directory", ErrUnsafePath, filepath.Join(s.dir, cur))
 		}
 	}
-	return nil
+	return true, nil
+}
+
+// describeMode names a file type for messages.
+func describeMode(m fs.FileMode) string {
+	switch {
+	case m&fs.ModeSymlink != 0:
+		return "symlink"
+	case m.IsDir():
+		return "directory"
+	case m.IsRegular():
+		return "regular file"
+	}
+	return "special file"
 }
 
 // Prune removes files under models/<name> that are not in keep (slash-
 // separated relative paths), so a model tree holds exactly its files after a
 // revision drops one. Blobs are untouched.
+//
+// The walk never leaves models/<name>: the directory itself must not be
+// reached through a symlink, and symlinks inside it are removed (they are
+// not files of the model), never followed.
 func (s *Store) Prune(name string, keep map[string]bool) error {
 	if err := CheckName(name); err != nil {
+		return err
+	}
+	base := path.Join(ModelsDir, name)
+	if ok, err := s.realDir(base, false); err != nil || !ok {
 		return err
 	}
 	dir := s.ModelDir(name)
@@ -230,7 +271,7 @@ func (s *Store) Prune(name string, keep map[string]bool) error {
 			return err
 		}
 		if !keep[filepath.ToSlash(rel)] {
-			return os.Remove(p)
+			return s.root.Remove(path.Join(base, filepath.ToSlash(rel)))
 		}
 		return nil
 	})
@@ -245,16 +286,28 @@ func (s *Store) RemoveModel(name string) error {
 }
 
 // GC deletes blobs that no model tree links to (link count 1) and whose
-// digest is not in keep. It returns how many blobs it removed.
+// digest is not in keep. It returns how many blobs it removed. Only regular
+// files named like a sha256 digest are blobs; anything else in blobs/sha256
+// is left alone, and a blobs/sha256 that is a symlink is refused with
+// ErrUnsafePath rather than emptied wherever it points.
 func (s *Store) GC(keep map[string]bool) (int, error) {
-	dir := filepath.Join(s.dir, BlobsDir, "sha256")
-	entries, err := os.ReadDir(dir)
+	rel := path.Join(BlobsDir, string(verify.SHA256))
+	if ok, err := s.realDir(rel, false); err != nil || !ok {
+		return 0, err
+	}
+	f, err := s.root.Open(rel)
+	if err != nil {
+		return 0, err
+	}
+	entries, err := f.ReadDir(-1)
+	f.Close()
 	if err != nil {
 		return 0, err
 	}
 	n := 0
 	for _, e := range entries {
-		if keep["sha256:"+e.Name()] {
+		d := verify.Digest{Algo: verify.SHA256, Value: e.Name()}
+		if d.Validate() != nil || keep[d.String()] || !e.Type().IsRegular() {
 			continue
 		}
 		fi, err := e.Info()
@@ -264,7 +317,7 @@ func (s *Store) GC(keep map[string]bool) (int, error) {
 		if st, ok := fi.Sys().(*syscall.Stat_t); ok && st.Nlink > 1 {
 			continue
 		}
-		if err := os.Remove(filepath.Join(dir, e.Name())); err == nil {
+		if err := s.root.Remove(path.Join(rel, e.Name())); err == nil {
 			n++
 		}
 	}
@@ -272,18 +325,52 @@ func (s *Store) GC(keep map[string]bool) (int, error) {
 }
 
 // Quarantine moves the blob with digest d out of blobs/ into quarantine/,
-// where nothing links to it and an operator can inspect it, and removes the
-// model trees' links to it are left for the caller to rebuild.
+// where nothing links to it and an operator can inspect it. The model
+// trees' links to it are left for the caller to rebuild. Neither directory
+// is reached through a symlink (ErrUnsafePath).
 func (s *Store) Quarantine(d verify.Digest) (string, error) {
-	if err := os.MkdirAll(filepath.Join(s.dir, QuarantineDir), 0o700); err != nil {
+	if err := d.Validate(); err != nil {
 		return "", err
 	}
-	dst := filepath.Join(s.dir, QuarantineDir, d.Value)
-	if err := os.Rename(s.BlobPath(d), dst); err != nil {
+	if err := s.root.Mkdir(QuarantineDir, 0o700); err != nil && !errors.Is(err, fs.ErrExist) {
 		return "", fmt.Errorf("quarantine %s: %w", d, err)
 	}
-	return dst, nil
+	if _, err := s.realDir(QuarantineDir, false); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", d, err)
+	}
+	if _, err := s.realDir(path.Dir(blobRel(d)), false); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", d, err)
+	}
+	if err := s.root.Rename(blobRel(d), path.Join(QuarantineDir, d.Value)); err != nil {
+		return "", fmt.Errorf("quarantine %s: %w", d, err)
+	}
+	return filepath.Join(s.dir, QuarantineDir, d.Value), nil
 }
+
+// SpaceError explains err for an operator when it is the state directory's
+// filesystem running out of room (ENOSPC, or EDQUOT when a quota is
+// reached): the result wraps both ErrNoSpace and err, names the state
+// directory and says what to do. Any other err, and one already wrapping
+// ErrNoSpace, is returned as it is. Callers that write into the store
+// through an Ingest's File wrap their write errors with it.
+func (s *Store) SpaceError(err error) error {
+	if err == nil || errors.Is(err, ErrNoSpace) || !errors.Is(err, syscall.ENOSPC) && !errors.Is(err, syscall.EDQUOT) {
+		return err
+	}
+	return &spaceError{dir: s.dir, err: err}
+}
+
+type spaceError struct {
+	dir string
+	err error
+}
+
+func (e *spaceError) Error() string {
+	return fmt.Sprintf("%v: the filesystem of %s is full; free space there, or move state_dir to a larger filesystem", e.err, e.dir)
+}
+
+// Unwrap makes both ErrNoSpace and the system error visible to errors.Is.
+func (e *spaceError) Unwrap() []error { return []error{ErrNoSpace, e.err} }
 
 // FreeBytes returns the bytes available to unprivileged writers on the
 // state directory's filesystem.
@@ -296,7 +383,7 @@ func (s *Store) FreeBytes() (uint64, error) {
 }
 
 // Preflight fails with an error wrapping ErrNoSpace when fewer than
-// need+headroom bytes are free, naming both numbers.
+// need+headroom bytes are free, naming the three numbers and what to do.
 func (s *Store) Preflight(need, headroom int64) error {
 	if need <= 0 {
 		return nil
@@ -305,8 +392,23 @@ func (s *Store) Preflight(need, headroom int64) error {
 	if err != nil {
 		return err
 	}
-	if uint64(need+headroom) > free {
-		return fmt.Errorf("%w in %s: need %d bytes plus %d headroom, %d free; free space or move state_dir", ErrNoSpace, s.dir, need, headroom, free)
+	if uint64(need)+uint64(max(headroom, 0)) > free {
+		return fmt.Errorf("%w on the filesystem of %s: the download needs %d bytes (%s) and free_space_headroom keeps %d bytes (%s), but %d bytes (%s) are free; free space there, move state_dir to a larger filesystem, or lower free_space_headroom",
+			ErrNoSpace, s.dir, need, humanBytes(uint64(need)), headroom, humanBytes(uint64(max(headroom, 0))), free, humanBytes(free))
 	}
 	return nil
+}
+
+// humanBytes formats n in binary units for messages, e.g. "3.5 GiB".
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit && exp < 5; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }

@@ -2,8 +2,12 @@ package content
 
 import (
 	"context"
+	"errors"
+	"fmt"
+	"io/fs"
 	"os"
 	"path/filepath"
+	"syscall"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -149,4 +153,186 @@ func TestStore_Preflight(t *testing.T) {
 	err = s.Preflight(1<<62, 0)
 	assert.ErrorIs(t, err, ErrNoSpace)
 	assert.Contains(t, err.Error(), "free")
+	assert.Contains(t, err.Error(), fmt.Sprint(int64(1<<62)), "the size needed")
+	assert.Contains(t, err.Error(), "4.0 EiB", "in units an operator reads")
+	assert.Contains(t, err.Error(), "move state_dir", "what to do")
+	assert.Regexp(t, `, but \d+ bytes \([0-9.]+ [KMGTPE]?i?B\) are free;`, err.Error())
+}
+
+func TestStore_SpaceError(t *testing.T) {
+	s, err := Open(t.TempDir())
+	require.NoError(t, err)
+	defer s.Close()
+	assert.NoError(t, s.SpaceError(nil))
+	other := errors.New("boom")
+	assert.Same(t, other, s.SpaceError(other), "other errors pass through")
+	for _, errno := range []syscall.Errno{syscall.ENOSPC, syscall.EDQUOT} {
+		cause := fmt.Errorf("write download: %w", &fs.PathError{Op: "write", Path: "/x/data", Err: errno})
+		err := s.SpaceError(cause)
+		assert.ErrorIs(t, err, ErrNoSpace)
+		assert.ErrorIs(t, err, errno)
+		assert.Contains(t, err.Error(), cause.Error(), "the system error is kept")
+		assert.Contains(t, err.Error(), s.Dir())
+		assert.Contains(t, err.Error(), "free space")
+		assert.Same(t, err, s.SpaceError(err), "explained once")
+	}
+}
+
+func TestHumanBytes(t *testing.T) {
+	for n, want := range map[uint64]string{0: "0 B", 1023: "1023 B", 1024: "1.0 KiB", 1536: "1.5 KiB", 64 << 20: "64.0 MiB", 1 << 62: "4.0 EiB", 1<<64 - 1: "16.0 EiB"} {
+		assert.Equal(t, want, humanBytes(n), "%d", n)
+	}
+}
+
+// TestStore_PlantedSymlinks plants symlinks to a canary directory outside
+// the state directory in each place the store writes or deletes, and checks
+// that every operation refuses them and leaves the canary alone.
+func TestStore_PlantedSymlinks(t *testing.T) {
+	canaryFiles := func(t *testing.T, dir string) []string {
+		t.Helper()
+		var out []string
+		require.NoError(t, filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			rel, _ := filepath.Rel(dir, p)
+			out = append(out, rel)
+			return nil
+		}))
+		return out
+	}
+	newCanary := func(t *testing.T) (string, []string) {
+		dir := t.TempDir()
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "passwd"), []byte("root"), 0o644))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, abcSHA256), []byte("abc"), 0o644))
+		require.NoError(t, os.MkdirAll(filepath.Join(dir, IngestKey("https://host/abc")), 0o755))
+		return dir, canaryFiles(t, dir)
+	}
+	plant := func(t *testing.T, state, rel, target string) {
+		t.Helper()
+		p := filepath.Join(state, rel)
+		require.NoError(t, os.RemoveAll(p))
+		require.NoError(t, os.Symlink(target, p))
+	}
+
+	t.Run("ingest dir", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		plant(t, state, IngestDir, canary)
+		_, err = s.OpenIngest(context.Background(), IngestKey("https://host/abc"))
+		assert.ErrorIs(t, err, ErrUnsafePath)
+		assert.Equal(t, before, canaryFiles(t, canary))
+	})
+	t.Run("ingest data file", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		key := IngestKey("https://host/abc")
+		require.NoError(t, os.MkdirAll(filepath.Join(state, IngestDir, key), 0o755))
+		plant(t, state, filepath.Join(IngestDir, key, "data"), filepath.Join(canary, "passwd"))
+		_, err = s.OpenIngest(context.Background(), key)
+		assert.ErrorIs(t, err, ErrUnsafePath)
+		assert.Equal(t, before, canaryFiles(t, canary))
+		raw, err := os.ReadFile(filepath.Join(canary, "passwd"))
+		require.NoError(t, err)
+		assert.Equal(t, "root", string(raw))
+	})
+	t.Run("ingest key", func(t *testing.T) {
+		s, err := Open(t.TempDir())
+		require.NoError(t, err)
+		defer s.Close()
+		for _, key := range []string{"", ".", "..", "../x", "a/b", "a\x00b"} {
+			_, err := s.OpenIngest(context.Background(), key)
+			assert.ErrorIs(t, err, ErrUnsafePath, "%q", key)
+		}
+	})
+	t.Run("blobs dir at commit", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		in, err := s.OpenIngest(context.Background(), IngestKey("https://host/abc"))
+		require.NoError(t, err)
+		_, err = in.File().WriteAt([]byte("abc"), 0)
+		require.NoError(t, err)
+		plant(t, state, filepath.Join(BlobsDir, "sha256"), canary)
+		_, err = s.Commit(in, abc, 3)
+		assert.ErrorIs(t, err, ErrUnsafePath)
+		assert.Equal(t, before, canaryFiles(t, canary))
+		assert.False(t, s.Has(abc, -1), "a blob seen through a symlink is not stored")
+	})
+	t.Run("blobs dir at GC", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		plant(t, state, filepath.Join(BlobsDir, "sha256"), canary)
+		n, err := s.GC(nil)
+		assert.ErrorIs(t, err, ErrUnsafePath)
+		assert.Zero(t, n)
+		assert.Equal(t, before, canaryFiles(t, canary))
+		_, err = s.Quarantine(abc)
+		assert.ErrorIs(t, err, ErrUnsafePath)
+		assert.Equal(t, before, canaryFiles(t, canary))
+	})
+	t.Run("GC keeps what is not a blob", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		commitABC(t, s)
+		stray := filepath.Join(state, BlobsDir, "sha256", "notes.txt")
+		require.NoError(t, os.WriteFile(stray, []byte("x"), 0o644))
+		n, err := s.GC(nil)
+		require.NoError(t, err)
+		assert.Equal(t, 1, n)
+		assert.FileExists(t, stray)
+	})
+	t.Run("planted blob symlink is replaced at commit", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		require.NoError(t, os.Symlink(filepath.Join(canary, abcSHA256), s.BlobPath(abc)))
+		assert.False(t, s.Has(abc, -1))
+		p := commitABC(t, s)
+		fi, err := os.Lstat(p)
+		require.NoError(t, err)
+		assert.True(t, fi.Mode().IsRegular())
+		assert.Equal(t, before, canaryFiles(t, canary))
+	})
+	t.Run("model dir at prune", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		plant(t, state, filepath.Join(ModelsDir, "m"), canary)
+		assert.ErrorIs(t, s.Prune("m", nil), ErrUnsafePath)
+		assert.Equal(t, before, canaryFiles(t, canary))
+		require.NoError(t, s.RemoveModel("m"))
+		assert.Equal(t, before, canaryFiles(t, canary))
+	})
+	t.Run("symlink inside a model dir is pruned, not followed", func(t *testing.T) {
+		state := t.TempDir()
+		s, err := Open(state)
+		require.NoError(t, err)
+		defer s.Close()
+		canary, before := newCanary(t)
+		commitABC(t, s)
+		_, err = s.Link("m", "a.gguf", abc)
+		require.NoError(t, err)
+		require.NoError(t, os.Symlink(canary, filepath.Join(state, ModelsDir, "m", "sub")))
+		require.NoError(t, s.Prune("m", map[string]bool{"a.gguf": true}))
+		assert.NoFileExists(t, filepath.Join(state, ModelsDir, "m", "sub"))
+		assert.Equal(t, before, canaryFiles(t, canary))
+	})
 }

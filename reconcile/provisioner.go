@@ -14,6 +14,7 @@ import (
 	"golang.org/x/sync/singleflight"
 
 	"github.com/model-provisioner/model-provisioner/catalog"
+	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 	"github.com/model-provisioner/model-provisioner/gguf"
 	"github.com/model-provisioner/model-provisioner/handoff"
@@ -533,7 +534,7 @@ func (p *Provisioner) Prune(retention time.Duration) (int, error) {
 // timeouts) leave the catalog alone: the last verified state still stands.
 func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool, res fetch.Result, cause error) error {
 	mismatch := errors.Is(cause, fetch.ErrDigestMismatch)
-	gone := errors.Is(cause, fetch.ErrNotFound) || errors.Is(cause, fetch.ErrDigestOnDirectory) || incompleteModel(cause)
+	gone := errors.Is(cause, fetch.ErrNotFound) || errors.Is(cause, fetch.ErrDigestOnDirectory) || errors.Is(cause, content.ErrBlobCorrupt) || incompleteModel(cause)
 	if !mismatch && !(gone && hadPrev) {
 		return nil
 	}
