@@ -133,6 +133,10 @@ func Write(path string, f File) (bool, error) {
 	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
 		return false, nil
 	}
+	// Refused before anything (the lock file) is created beside it.
+	if err := CheckPath(path); err != nil {
+		return false, err
+	}
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return false, fmt.Errorf("handoff %s: create directory: %w", path, err)
 	}
@@ -147,11 +151,49 @@ func Write(path string, f File) (bool, error) {
 	}
 	defer unlock()
 	sweepStale(dir)
-	changed, err := atomicfile.WriteIfChanged(path, data, 0o644)
-	if err != nil {
+	cur, err := os.ReadFile(path)
+	switch {
+	case err == nil && bytes.Equal(cur, data):
+		return false, nil
+	case err == nil && len(bytes.TrimSpace(cur)) > 0 && !isHandoff(cur):
+		return false, fmt.Errorf("handoff %s: %w; it was left alone: move it away, or give the model another handoff path", path, ErrNotHandoff)
+	case err != nil && !errors.Is(err, fs.ErrNotExist):
 		return false, fmt.Errorf("handoff %s: %w", path, err)
 	}
-	return changed, nil
+	if err := atomicfile.Write(path, data, 0o644); err != nil {
+		return false, fmt.Errorf("handoff %s: %w", path, err)
+	}
+	return true, nil
+}
+
+// CheckPath returns an error wrapping ErrNotHandoff when something other
+// than a handoff file (of any model) or an empty file is at path, which
+// Write would refuse to replace.
+func CheckPath(path string) error {
+	cur, err := os.ReadFile(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return nil
+	case err != nil:
+		return fmt.Errorf("handoff %s: %w", path, err)
+	case len(bytes.TrimSpace(cur)) > 0 && !isHandoff(cur):
+		return fmt.Errorf("handoff %s: %w; it was left alone: move it away, or give the model another handoff path", path, ErrNotHandoff)
+	}
+	return nil
+}
+
+// ErrNotHandoff: the file at a handoff path is something else, which is
+// never overwritten or removed.
+var ErrNotHandoff = errors.New("the file there is not a handoff file")
+
+// isHandoff reports whether data is a handoff document (of any model).
+func isHandoff(data []byte) bool {
+	var probe struct {
+		Model *struct {
+			ID string `json:"id"`
+		} `json:"model"`
+	}
+	return json.Unmarshal(data, &probe) == nil && probe.Model != nil && probe.Model.ID != ""
 }
 
 // sweepInterval is how often a process looks for killed writers' temp

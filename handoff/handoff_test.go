@@ -70,3 +70,24 @@ func TestAppendProvenance_ConcurrentLinesStayWhole(t *testing.T) {
 	}
 	assert.Equal(t, writers*each, n)
 }
+
+func TestWrite_RefusesAFileThatIsNotAHandoff(t *testing.T) {
+	dir := t.TempDir()
+	p := filepath.Join(dir, "passwd")
+	require.NoError(t, os.WriteFile(p, []byte("root:x:0:0::/root:/bin/sh\n"), 0o644))
+	_, err := Write(p, File{Model: Model{ID: "file:/m", Path: "/m"}})
+	require.ErrorIs(t, err, ErrNotHandoff)
+	assert.Contains(t, err.Error(), p)
+	got, err := os.ReadFile(p)
+	require.NoError(t, err)
+	assert.Equal(t, "root:x:0:0::/root:/bin/sh\n", string(got), "left alone")
+	assert.NoFileExists(t, filepath.Join(dir, LockFile), "nothing is created beside it")
+
+	// Another model's handoff and an empty file may be replaced.
+	for _, before := range []string{`{"model":{"id":"file:/other","path":"/other"}}`, ""} {
+		require.NoError(t, os.WriteFile(p, []byte(before), 0o644))
+		changed, err := Write(p, File{Model: Model{ID: "file:/m", Path: "/m"}})
+		require.NoError(t, err)
+		assert.True(t, changed)
+	}
+}

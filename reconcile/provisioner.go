@@ -334,6 +334,13 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	var dropped []catalog.Use
 	var pending *catalog.Use
 	changed := true
+	if !(sameBytes && hadUse && old == use) {
+		// A name recorded with its handoff path was checked when it was
+		// recorded; a new one must not take another model's handoff.
+		if err := p.handoffTaken(id, use); err != nil {
+			return ResolvedModel{}, fetch.Permanent(fmt.Errorf("ensure %s (%s): %w", spec.Name, id, err))
+		}
+	}
 	switch {
 	case sameBytes && hadUse && old == use:
 		next, changed = prev, false
@@ -366,7 +373,7 @@ func (p *Provisioner) ensure(ctx context.Context, spec Spec) (ResolvedModel, err
 	if spec.HandoffPath != "" {
 		handoffChanged, err = handoff.Write(spec.HandoffPath, handoffFile(next, use))
 		if err != nil {
-			return ResolvedModel{}, fmt.Errorf("ensure %s: %w; the model is present but engines were not told: fix the handoff directory", id, err)
+			return ResolvedModel{}, fmt.Errorf("ensure %s (%s): %w; the model is present but engines were not told: fix the handoff directory", spec.Name, id, err)
 		}
 	}
 	for _, d := range dropped {
@@ -592,6 +599,36 @@ func (p *Provisioner) recordFailure(spec Spec, prev catalog.Entry, hadPrev bool,
 	return errors.Join(errs...)
 }
 
+// handoffTaken returns an error when u's handoff path holds the handoff of
+// another model that is Active under another name with that path: two
+// specs sharing a handoff path would overwrite each other on every pass.
+func (p *Provisioner) handoffTaken(id string, u catalog.Use) error {
+	if u.HandoffPath == "" {
+		return nil
+	}
+	if err := handoff.CheckPath(u.HandoffPath); err != nil {
+		return err
+	}
+	f, err := handoff.Read(u.HandoffPath)
+	if err != nil || f.Model.ID == id || f.Model.ID == "" {
+		return nil
+	}
+	other, err := p.cat.Get(f.Model.ID)
+	if err != nil || other.Lifecycle != catalog.Active {
+		return nil
+	}
+	for _, o := range other.Uses() {
+		if o.HandoffPath == u.HandoffPath && o.Name != u.Name {
+			from := o.SpecFile
+			if from == "" {
+				from = "a one-shot ensure"
+			}
+			return fmt.Errorf("handoff path %s is already the handoff of model %q (%s, declared by %s): give each model its own handoff path", u.HandoffPath, o.Name, f.Model.ID, from)
+		}
+	}
+	return nil
+}
+
 // removeOwnHandoff removes the handoff file at path only if it describes the
 // model id, so that a path shared by mistake never loses another model's
 // handoff.
@@ -601,8 +638,8 @@ func removeOwnHandoff(path, id string) (bool, error) {
 		if errors.Is(err, os.ErrNotExist) {
 			return false, nil
 		}
-		// Unreadable: it cannot be a valid handoff of another model either.
-		return handoff.Remove(path)
+		// Not a handoff document: not ours to delete.
+		return false, nil
 	}
 	if f.Model.ID != id {
 		return false, nil

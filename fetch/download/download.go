@@ -42,8 +42,8 @@ type Options struct {
 	// RetryBase is the first retry delay, doubled per attempt with jitter
 	// and capped at 30s (default 1s). A source's Retry-After wins.
 	RetryBase time.Duration
-	// Headroom is the free space to leave on the state filesystem (default
-	// 256 MiB).
+	// Headroom is the free space to leave on the state filesystem; zero
+	// leaves none, a negative value takes the default (256 MiB).
 	Headroom int64
 	// Checkpoint is how many bytes may arrive between two resume
 	// checkpoints (default: a twentieth of the object, between 8 and 64 MiB).
@@ -72,7 +72,7 @@ func (o *Options) defaults() {
 	if o.RetryBase <= 0 {
 		o.RetryBase = time.Second
 	}
-	if o.Headroom == 0 {
+	if o.Headroom < 0 {
 		o.Headroom = 256 << 20
 	}
 	if o.Logger == nil {
@@ -145,6 +145,7 @@ func blobSize(store *content.Store, d verify.Digest) int64 {
 // job is one run of fetchOnce: its parts' live progress, the hasher's
 // frontier and the checkpoint bookkeeping.
 type job struct {
+	store *content.Store
 	in    *content.Ingest
 	src   Source
 	info  Info
@@ -196,7 +197,7 @@ func fetchOnce(ctx context.Context, store *content.Store, in *content.Ingest, sr
 		}
 	}
 
-	j := &job{in: in, src: src, info: info, opts: opts, wake: make(chan struct{}, 1)}
+	j := &job{store: store, in: in, src: src, info: info, opts: opts, wake: make(chan struct{}, 1)}
 	j.total.Store(info.Size)
 	for _, p := range in.State.Parts {
 		ps := &partState{start: p.Start, end: p.End}
@@ -404,7 +405,7 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 		if n > 0 {
 			at := p.start + p.done.Load()
 			if _, werr := f.WriteAt(buf[:n], at); werr != nil {
-				return fetch.Permanent(fmt.Errorf("write download of %s: %w", j.src, werr))
+				return fetch.Permanent(j.store.SpaceError(fmt.Errorf("write download of %s: %w", j.src, werr)))
 			}
 			p.done.Add(int64(n))
 			j.moved.Add(int64(n))

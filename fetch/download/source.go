@@ -9,6 +9,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/model-provisioner/model-provisioner/content"
 	"github.com/model-provisioner/model-provisioner/fetch"
 )
 
@@ -95,6 +96,8 @@ func Transient(err error) bool {
 	case fetch.IsPermanent(err):
 		return false
 	case errors.Is(err, syscall.ENOSPC), errors.Is(err, syscall.EDQUOT), errors.Is(err, syscall.EROFS), errors.Is(err, syscall.EACCES):
+		return false
+	case errors.Is(err, content.ErrUnsafePath):
 		return false
 	case errors.As(err, &se):
 		return se.Transient()
