@@ -1,6 +1,7 @@
 package desired
 
 import (
+	"bytes"
 	"cmp"
 	"errors"
 	"fmt"
@@ -8,6 +9,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 )
 
 // specExts are the extensions of files ReadDir reads, compared without
@@ -90,6 +92,51 @@ func IsSpecFile(name string) bool {
 // SpecError's File equals the Model.File that the same file last produced.
 // ReadDir writes nothing and is safe for concurrent use.
 func ReadDir(dir string) (*Result, error) {
+	return readDir(dir, nil)
+}
+
+// Reader reads a models directory again and again, as the agent does on
+// every pass, and parses only the files whose bytes changed since its last
+// read: reading a spec file costs microseconds, parsing it as YAML many
+// times more. The zero Reader is ready to use; it is safe for concurrent
+// use.
+type Reader struct {
+	mu    sync.Mutex
+	cache map[string]cachedSpec // by absolute path
+}
+
+type cachedSpec struct {
+	raw []byte
+	pm  parsed
+}
+
+// ReadDir is the package-level ReadDir, with the parse of unchanged files
+// taken from the previous read.
+func (r *Reader) ReadDir(dir string) (*Result, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	next := map[string]cachedSpec{}
+	res, err := readDir(dir, func(path string, data []byte) (parsed, error) {
+		if c, ok := r.cache[path]; ok && bytes.Equal(c.raw, data) {
+			next[path] = c
+			return c.pm, nil
+		}
+		pm, err := parse(path, data)
+		if err == nil {
+			next[path] = cachedSpec{raw: data, pm: pm}
+		}
+		return pm, err
+	})
+	if err == nil {
+		r.cache = next
+	}
+	return res, err
+}
+
+func readDir(dir string, parseFn func(path string, data []byte) (parsed, error)) (*Result, error) {
+	if parseFn == nil {
+		parseFn = parse
+	}
 	abs, err := filepath.Abs(dir)
 	if err != nil {
 		return nil, fmt.Errorf("read models directory %s: %w", dir, err)
@@ -119,7 +166,7 @@ func ReadDir(dir string) (*Result, error) {
 			res.Errors = append(res.Errors, err)
 			continue
 		}
-		pm, err := parse(path, data)
+		pm, err := parseFn(path, data)
 		if err != nil {
 			res.Errors = append(res.Errors, err)
 			continue

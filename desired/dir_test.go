@@ -421,3 +421,33 @@ func TestReadDir_ErrorsAreSpecErrors(t *testing.T) {
 	require.True(t, errors.As(res.Errors[0], &se))
 	assert.ErrorIs(t, res.Errors[0], ErrWrongType)
 }
+
+func TestReader_ParsesOnlyChangedFiles(t *testing.T) {
+	dir := t.TempDir()
+	write := func(name, body string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), []byte(body), 0o644))
+	}
+	write("a.yaml", "model_ref: /m/a.gguf\n")
+	write("b.yaml", "model_ref: /m/b.gguf\n")
+	var r Reader
+	first, err := r.ReadDir(dir)
+	require.NoError(t, err)
+	require.Len(t, first.Models, 2)
+
+	write("b.yaml", "model_ref: /m/b2.gguf\n")
+	write("c.yaml", "model_ref: [\n")
+	second, err := r.ReadDir(dir)
+	require.NoError(t, err)
+	plain, err := ReadDir(dir)
+	require.NoError(t, err)
+	assert.Equal(t, plain, second, "a cached read equals a fresh one")
+	require.Len(t, second.Models, 2)
+	assert.Equal(t, "/m/b2.gguf", second.Models[1].Ref, "a changed file is parsed again")
+	assert.Len(t, second.Errors, 1)
+
+	require.NoError(t, os.Remove(filepath.Join(dir, "a.yaml")))
+	third, err := r.ReadDir(dir)
+	require.NoError(t, err)
+	assert.Len(t, third.Models, 1)
+	assert.Len(t, r.cache, 1, "files gone, or that failed, leave the cache")
+}

@@ -71,7 +71,8 @@ type Loop struct {
 	log *slog.Logger
 
 	// Owned by the Run goroutine.
-	kick chan watch.Signal // Trigger's mailbox; one pending signal at most
+	kick  chan watch.Signal // Trigger's mailbox; one pending signal at most
+	specs desired.Reader    // parses only the spec files that changed
 
 	lastGood   map[string]desired.Model // by spec file: last version that parsed
 	models     map[string]*modelState   // by name
@@ -394,7 +395,7 @@ func (l *Loop) pass(sig watch.Signal) {
 		start := time.Now()
 		defer func() { m.passDuration.Observe(time.Since(start).Seconds()) }()
 	}
-	res, err := desired.ReadDir(l.cfg.ModelsDir)
+	res, err := l.specs.ReadDir(l.cfg.ModelsDir)
 	if err != nil {
 		// A missing or unreadable directory is not "no models": an unmounted
 		// ConfigMap or a typo in the path must not retire every model.
