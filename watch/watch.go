@@ -32,7 +32,7 @@ const (
 )
 
 const (
-	defaultSettle            = 100 * time.Millisecond
+	defaultSettle            = 25 * time.Millisecond
 	defaultMaxDelay          = time.Second
 	defaultRestartBackoffMax = 30 * time.Second
 	initialBackoff           = 100 * time.Millisecond
@@ -109,7 +109,11 @@ type Config struct {
 	// Empty means none.
 	Reverify string
 	// Settle is how long events must be quiet before a signal is sent.
-	// Default 100ms.
+	// Default 25ms: long enough to coalesce a ConfigMap swap or an
+	// editor's save (microseconds to a few milliseconds between events),
+	// short enough that a new spec is acted on at once. A file caught half
+	// written fails to parse and keeps its last good version until the
+	// next event.
 	Settle time.Duration
 	// MaxDelay caps how long a continuing burst of events can hold a signal
 	// back, counted from the burst's first event. It must not be shorter
