@@ -1,6 +1,7 @@
 package fetch
 
 import (
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"net"
@@ -8,6 +9,7 @@ import (
 	"path"
 	"path/filepath"
 	"strings"
+	"unicode"
 )
 
 // Scheme is the kind of source a reference points at.
@@ -135,6 +137,11 @@ func ParseRef(s, baseDir string) (Ref, error) {
 	if s == "" {
 		return Ref{}, &RefError{Input: s, Reason: "empty; give a path, file:/abs/path, hf:ORG/REPO/FILE, https://, s3:// or oci:// reference"}
 	}
+	// An id is logged, stored and shown: a newline or an escape sequence in
+	// it would forge log lines or garble a terminal.
+	if strings.IndexFunc(s, unicode.IsControl) >= 0 {
+		return Ref{}, &RefError{Input: redact(s), Reason: "contains a control character (a newline, tab or escape)"}
+	}
 	if scheme, rest, ok := strings.Cut(s, "://"); ok && isSchemeName(scheme) {
 		switch Scheme(strings.ToLower(scheme)) {
 		case SchemeHTTP, SchemeHTTPS:
@@ -184,7 +191,13 @@ func parseFile(input, p, baseDir string) (Ref, error) {
 		}
 		p = filepath.Join(baseDir, p)
 	}
-	return Ref{Scheme: SchemeFile, Path: filepath.Clean(p)}, nil
+	p = filepath.Clean(p)
+	// The id must name this path when parsed again, and parsing trims white
+	// space; the base directory must not smuggle in control characters.
+	if strings.IndexFunc(p, unicode.IsControl) >= 0 || strings.TrimRightFunc(p, unicode.IsSpace) != p {
+		return Ref{}, &RefError{Input: input, Reason: fmt.Sprintf("path %q contains a control character or ends in white space", p)}
+	}
+	return Ref{Scheme: SchemeFile, Path: p}, nil
 }
 
 func parseHF(input, rest string) (Ref, error) {
@@ -297,6 +310,9 @@ func parseOCI(input, rest string) (Ref, error) {
 	r := Ref{Scheme: SchemeOCI, Registry: strings.ToLower(registry)}
 	if name, dgst, ok := strings.Cut(repo, "@"); ok {
 		if !strings.HasPrefix(dgst, "sha256:") || len(dgst) != len("sha256:")+64 {
+			return Ref{}, &RefError{Input: input, Reason: "digest must be sha256: followed by 64 hex digits" + want}
+		}
+		if _, err := hex.DecodeString(dgst[len("sha256:"):]); err != nil {
 			return Ref{}, &RefError{Input: input, Reason: "digest must be sha256: followed by 64 hex digits" + want}
 		}
 		r.Repository, r.Digest = name, strings.ToLower(dgst)

@@ -661,6 +661,13 @@ func (l *Loop) finish(r jobResult) {
 	l.mu.Unlock()
 	st.reverify = st.reverify && r.err != nil
 	now := l.cfg.Clock.Now()
+	if u := r.res.pendingUse; r.err == nil && u != nil {
+		// Recorded before anything else: a name removed while its ensure
+		// ran is retired below, and only a recorded name's handoff is
+		// found and removed.
+		l.pendingUses[r.res.ID] = append(l.pendingUses[r.res.ID], *u)
+		l.pendingCount++
+	}
 	if st.removed {
 		if l.models[st.name] == st {
 			l.retire(st, "spec file removed")
@@ -669,10 +676,6 @@ func (l *Loop) finish(r jobResult) {
 		return
 	}
 	if r.err == nil {
-		if u := r.res.pendingUse; u != nil {
-			l.pendingUses[r.res.ID] = append(l.pendingUses[r.res.ID], *u)
-			l.pendingCount++
-		}
 		st.attempts = 0
 		l.setRetry(st, time.Time{})
 		st.status.NextRetry = nil
@@ -687,6 +690,7 @@ func (l *Loop) finish(r jobResult) {
 		st.activeID = r.res.ID
 		l.setPhase(st, PhaseActive, r.res.Verification.Reason, st.status.LastError)
 		if st.replacing != "" && st.replacing != r.res.ID {
+			l.flushUses() // other names of the replaced model count
 			if err := l.cfg.Provisioner.RetireName(st.replacing, st.name, "replaced by "+r.res.ID); err != nil {
 				l.log.Warn("could not retire replaced model", "model", st.name, "id", st.replacing, "err", err)
 				l.countError("retire")
@@ -732,13 +736,27 @@ func (l *Loop) flushUses() {
 	if l.pendingCount == 0 {
 		return
 	}
-	if err := l.cfg.Provisioner.RecordUses(l.pendingUses); err != nil {
+	skipped, err := l.cfg.Provisioner.RecordUses(l.pendingUses)
+	if err != nil {
 		l.log.Warn("could not record model names in the catalog; will retry", "names", l.pendingCount, "err", err)
 		l.countError("catalog")
 		return
 	}
 	clear(l.pendingUses)
 	l.pendingCount = 0
+	// A model retired between an ensure and this write (its other names
+	// went) is made active again by ensuring these names once more.
+	for _, us := range skipped {
+		for _, u := range us {
+			if st := l.models[u.Name]; st != nil && !st.removed {
+				if st.inFlight {
+					st.rerun = true
+				} else {
+					l.enqueue(st)
+				}
+			}
+		}
+	}
 }
 
 // markReadyIfIdle marks the agent ready once the first pass's models are all

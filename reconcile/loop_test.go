@@ -542,3 +542,69 @@ func TestLoop_SalvagesCorruptCatalog(t *testing.T) {
 	aside, _ := filepath.Glob(e.cat.IndexPath() + ".corrupt-*")
 	assert.Len(t, aside, 1, "the corrupt index is kept aside")
 }
+
+// TestLoop_NamesSwapModels swaps two names between two models and then
+// drops one name: no handoff is left behind and every entry ends with the
+// names that declare it.
+func TestLoop_NamesSwapModels(t *testing.T) {
+	e := startLoop(t, nil, 2, nil)
+	m0, m1 := e.model(t, "m0", "zero"), e.model(t, "m1", "one")
+	declare := func(specs map[string]string) {
+		entries, _ := os.ReadDir(e.modelsDir)
+		for _, de := range entries {
+			require.NoError(t, os.Remove(filepath.Join(e.modelsDir, de.Name())))
+		}
+		for name, p := range specs {
+			e.spec(t, name+".yaml", "model_ref: "+p+"\n")
+		}
+		e.resyncAndWait(t)
+	}
+	declare(map[string]string{"a": m0, "b": m1})
+	declare(map[string]string{"a": m1, "b": m0})
+	declare(map[string]string{"a": m0})
+
+	require.Eventually(t, func() bool {
+		_, err := os.Stat(filepath.Join(e.handoffDir, "b.json"))
+		return os.IsNotExist(err)
+	}, 5*time.Second, 5*time.Millisecond, "b's handoff is removed")
+	h, err := handoff.Read(filepath.Join(e.handoffDir, "a.json"))
+	require.NoError(t, err)
+	assert.Equal(t, "file:"+m0, h.Model.ID)
+	require.Eventually(t, func() bool {
+		e0, err0 := e.cat.Get("file:" + m0)
+		e1, err1 := e.cat.Get("file:" + m1)
+		if err0 != nil || err1 != nil {
+			return false
+		}
+		_, hasB := e0.Use("b")
+		return e0.Lifecycle == catalog.Active && e1.Lifecycle == catalog.Retired && !hasB && len(e0.Uses()) == 1
+	}, 5*time.Second, 5*time.Millisecond, "m0 is active under a alone, m1 retired")
+}
+
+// TestLoop_NameRemovedWhileItsEnsureRuns removes a second name of an
+// active model while its first ensure is still running: the handoff that
+// ensure writes does not outlive the name.
+func TestLoop_NameRemovedWhileItsEnsureRuns(t *testing.T) {
+	release := make(chan struct{})
+	e := startLoop(t, nil, 2, func(f *flakyFetcher) { f.block["b"] = release })
+	p := e.model(t, "shared", "abc")
+	e.spec(t, "a.yaml", "model_ref: "+p+"\n")
+	e.resyncAndWait(t)
+	e.waitPhase(t, "a", PhaseActive)
+
+	e.spec(t, "b.yaml", "model_ref: "+p+"\n")
+	e.resync()
+	require.Eventually(t, func() bool { return e.fetcher.callCount("b") == 1 }, 5*time.Second, time.Millisecond)
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "b.yaml")))
+	e.resync()
+	e.waitPhase(t, "b", PhaseVerifying)
+	close(release)
+	e.waitPhase(t, "b", PhaseRetired)
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "b.json"))
+	assert.FileExists(t, filepath.Join(e.handoffDir, "a.json"))
+	entry, err := e.cat.Get("file:" + p)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.Active, entry.Lifecycle)
+	_, hasB := entry.Use("b")
+	assert.False(t, hasB)
+}

@@ -704,18 +704,21 @@ func specFileUsed(e catalog.Entry, file string) bool {
 
 // RecordUses records names under which models were made active by ensures
 // that left them pending (ProvisionerConfig.BatchUses), in one catalog
-// write. A model retired meanwhile is skipped: its names declare
-// themselves again on their next ensure.
-func (p *Provisioner) RecordUses(uses map[string][]catalog.Use) error {
+// write. It returns the uses of models that are no longer Active (retired
+// meanwhile when their other names went): those names must be ensured
+// again.
+func (p *Provisioner) RecordUses(uses map[string][]catalog.Use) (skipped map[string][]catalog.Use, err error) {
 	if len(uses) == 0 {
-		return nil
+		return nil, nil
 	}
 	now := p.now().UnixMilli()
-	err := p.cat.Update(func(idx *catalog.Index) (bool, error) {
+	err = p.cat.Update(func(idx *catalog.Index) (bool, error) {
+		skipped = map[string][]catalog.Use{}
 		changed := false
 		for id, us := range uses {
 			cur, ok := idx.Entries[id]
 			if !ok || cur.Lifecycle != catalog.Active {
+				skipped[id] = us
 				continue
 			}
 			all := cur.Uses()
@@ -730,9 +733,9 @@ func (p *Provisioner) RecordUses(uses map[string][]catalog.Use) error {
 		return changed, nil
 	})
 	if err != nil {
-		return fmt.Errorf("record model names: %w", err)
+		return nil, fmt.Errorf("record model names: %w", err)
 	}
-	return nil
+	return skipped, nil
 }
 
 // withUse returns uses with u in place of the use of the same name, or

@@ -252,3 +252,25 @@ func TestConfig_Load(t *testing.T) {
 		assert.Equal(t, field, fe.Field)
 	}
 }
+
+// TestRun_StopsPromptlyWithAnIdleConnection holds a connection to the
+// status listener open without sending a request: SIGTERM still stops the
+// agent at once and cleanly.
+func TestRun_StopsPromptlyWithAnIdleConnection(t *testing.T) {
+	dir := t.TempDir()
+	require.NoError(t, os.MkdirAll(filepath.Join(dir, "models.d"), 0o755))
+	addr := freeAddr(t)
+	cfg := filepath.Join(dir, "agent.yaml")
+	require.NoError(t, os.WriteFile(cfg, []byte(fmt.Sprintf("models_dir: models.d\nstate_dir: state\nlisten: %s\n", addr)), 0o644))
+	a := startAgent(t, cfg, addr)
+	require.Eventually(t, func() bool {
+		code, _, err := a.get("/readyz")
+		return err == nil && code == http.StatusOK
+	}, 10*time.Second, 20*time.Millisecond)
+	conn, err := net.Dial("tcp", addr)
+	require.NoError(t, err)
+	defer conn.Close()
+	start := time.Now()
+	a.stop(t)
+	assert.Less(t, time.Since(start), 3*time.Second, "an idle client does not hold the stop")
+}

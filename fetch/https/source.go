@@ -209,20 +209,30 @@ func parseContentRange(v string) (start, end, total int64, ok bool) {
 	if !found {
 		return 0, 0, 0, false
 	}
-	var err error
-	if start, err = strconv.ParseInt(a, 10, 64); err != nil || start < 0 {
+	if start, ok = decimal(a); !ok {
 		return 0, 0, 0, false
 	}
-	if end, err = strconv.ParseInt(b, 10, 64); err != nil || end < start {
+	if end, ok = decimal(b); !ok || end < start {
 		return 0, 0, 0, false
 	}
 	total = -1
 	if tot != "*" {
-		if total, err = strconv.ParseInt(tot, 10, 64); err != nil || total <= end {
+		if total, ok = decimal(tot); !ok || total <= end {
 			return 0, 0, 0, false
 		}
 	}
 	return start, end, total, true
+}
+
+// decimal parses a non-negative number written with digits only, as HTTP
+// writes byte positions: strconv alone would also accept a sign ("+5",
+// "-0").
+func decimal(s string) (int64, bool) {
+	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
+		return 0, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	return n, err == nil
 }
 
 // drain reads a little of an unwanted body so the connection can be reused,
