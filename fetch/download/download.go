@@ -388,18 +388,25 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 			}
 			want = int(min(int64(want), remaining))
 		}
-		// Gather a few hundred KiB before writing: a TLS body yields one
-		// 16 KiB record per read, and a write (and a wake of the hasher)
-		// per record costs more than the bytes do.
+		// Gather up to fillSize, for at most fillTime, before writing: a
+		// TLS body yields one 16 KiB record per read, and a write (and a
+		// wake of the hasher) per record costs more than the bytes do on
+		// a fast link, while a slow one still reports progress promptly.
 		want = min(want, fillSize)
 		n := 0
 		var rerr error
+		var began time.Time
 		for n < want && rerr == nil {
 			var m int
 			m, rerr = body.Read(buf[n:want])
 			if m > 0 {
 				stall.Reset(j.opts.Stall)
 				n += m
+			}
+			if began.IsZero() {
+				began = time.Now()
+			} else if time.Since(began) > fillTime {
+				break
 			}
 		}
 		if n > 0 {
@@ -432,8 +439,11 @@ func (j *job) stream(ctx context.Context, p *partState) error {
 	}
 }
 
-// fillSize is how much a stream gathers before it writes.
-const fillSize = 256 << 10
+// fillSize and fillTime bound what a stream gathers before it writes.
+const (
+	fillSize = 256 << 10
+	fillTime = 10 * time.Millisecond
+)
 
 func (j *job) kick() {
 	select {

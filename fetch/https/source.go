@@ -93,7 +93,7 @@ func (s *Source) Stat(ctx context.Context) (download.Info, error) {
 	info := download.Info{Size: -1, ETag: strongETag(resp.Header.Get("ETag")), LastModified: resp.Header.Get("Last-Modified")}
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		start, _, total, ok := download.ParseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != 0 {
 			return download.Info{}, fmt.Errorf("%s: %w: Content-Range %q", s, download.ErrBadRange, resp.Header.Get("Content-Range"))
 		}
@@ -153,7 +153,7 @@ func (s *Source) Range(ctx context.Context, off, end int64, info download.Info) 
 		}
 		return resp.Body, nil
 	case http.StatusPartialContent:
-		start, _, total, ok := parseContentRange(resp.Header.Get("Content-Range"))
+		start, _, total, ok := download.ParseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != off || (info.Size >= 0 && total != info.Size) {
 			drain(resp.Body)
 			return nil, fmt.Errorf("%s: %w: asked for bytes from %d of %d, got Content-Range %q", s, download.ErrBadRange, off, info.Size, resp.Header.Get("Content-Range"))
@@ -193,46 +193,6 @@ func strongETag(tag string) string {
 		return ""
 	}
 	return tag
-}
-
-// parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*").
-func parseContentRange(v string) (start, end, total int64, ok bool) {
-	rest, found := strings.CutPrefix(v, "bytes ")
-	if !found {
-		return 0, 0, 0, false
-	}
-	span, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, 0, false
-	}
-	a, b, found := strings.Cut(span, "-")
-	if !found {
-		return 0, 0, 0, false
-	}
-	if start, ok = decimal(a); !ok {
-		return 0, 0, 0, false
-	}
-	if end, ok = decimal(b); !ok || end < start {
-		return 0, 0, 0, false
-	}
-	total = -1
-	if tot != "*" {
-		if total, ok = decimal(tot); !ok || total <= end {
-			return 0, 0, 0, false
-		}
-	}
-	return start, end, total, true
-}
-
-// decimal parses a non-negative number written with digits only, as HTTP
-// writes byte positions: strconv alone would also accept a sign ("+5",
-// "-0").
-func decimal(s string) (int64, bool) {
-	if s == "" || strings.TrimLeft(s, "0123456789") != "" {
-		return 0, false
-	}
-	n, err := strconv.ParseInt(s, 10, 64)
-	return n, err == nil
 }
 
 // drain reads a little of an unwanted body so the connection can be reused,

@@ -28,29 +28,6 @@ func TestSelected(t *testing.T) {
 	}
 }
 
-func TestContentRange(t *testing.T) {
-	for _, tc := range []struct {
-		in           string
-		start, total int64
-		ok           bool
-	}{
-		{"bytes 0-0/11", 0, 11, true},
-		{"bytes 3-10/11", 3, 11, true},
-		{"bytes 3-10/*", 3, -1, true},
-		{"bytes 5-3/11", 0, 0, false},
-		{"items 0-1/2", 0, 0, false},
-		{"bytes 0-1", 0, 0, false},
-		{"", 0, 0, false},
-	} {
-		start, total, ok := contentRange(tc.in)
-		assert.Equal(t, tc.ok, ok, tc.in)
-		if ok {
-			assert.Equal(t, tc.start, start, tc.in)
-			assert.Equal(t, tc.total, total, tc.in)
-		}
-	}
-}
-
 func TestFileLayer(t *testing.T) {
 	const hex = "b94d27b9934d3e08a52e52d7da7dabfac484efe37a5380ee9088f7ace2efcde9"
 	desc := func(mt string, ann map[string]string) ocispec.Descriptor {

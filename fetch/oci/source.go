@@ -6,8 +6,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
-	"strings"
 
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	"oras.land/oras-go/v2/registry"
@@ -93,7 +91,7 @@ func (s *blobSource) Stat(ctx context.Context) (download.Info, error) {
 	size := int64(-1)
 	switch resp.StatusCode {
 	case http.StatusPartialContent:
-		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		start, _, total, ok := download.ParseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != 0 {
 			return download.Info{}, fmt.Errorf("%s: %w: Content-Range %q", s, download.ErrBadRange, resp.Header.Get("Content-Range"))
 		}
@@ -137,7 +135,7 @@ func (s *blobSource) Range(ctx context.Context, off, end int64, info download.In
 		}
 		return resp.Body, nil
 	case http.StatusPartialContent:
-		start, total, ok := contentRange(resp.Header.Get("Content-Range"))
+		start, _, total, ok := download.ParseContentRange(resp.Header.Get("Content-Range"))
 		if !ok || start != off || (total >= 0 && total != s.desc.Size) {
 			drain(resp.Body)
 			return nil, fmt.Errorf("%s: %w: asked for bytes from %d of %d, got Content-Range %q", s, download.ErrBadRange, off, s.desc.Size, resp.Header.Get("Content-Range"))
@@ -147,37 +145,6 @@ func (s *blobSource) Range(ctx context.Context, off, end int64, info download.In
 		defer drain(resp.Body)
 		return nil, https.StatusError(s.name, resp)
 	}
-}
-
-// contentRange parses "bytes START-END/TOTAL"; total is -1 for "*".
-func contentRange(v string) (start, total int64, ok bool) {
-	rest, found := strings.CutPrefix(v, "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	span, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, b, found := strings.Cut(span, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 {
-		return 0, 0, false
-	}
-	if last, err := strconv.ParseInt(b, 10, 64); err != nil || last < start {
-		return 0, 0, false
-	}
-	if tot == "*" {
-		return start, -1, true
-	}
-	total, err = strconv.ParseInt(tot, 10, 64)
-	if err != nil || total <= 0 {
-		return 0, 0, false
-	}
-	return start, total, true
 }
 
 // classifyTransport marks the auth client's own failures, which no retry

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"strconv"
 	"strings"
 	"sync"
 
@@ -240,7 +239,7 @@ func (s *Source) Range(ctx context.Context, off, end int64, info download.Info) 
 		body.Close()
 		return nil, fmt.Errorf("%s: %w: asked for bytes from %d", s, download.ErrRangeIgnored, off)
 	case ranged:
-		start, total, ok := parseContentRange(cr)
+		start, _, total, ok := download.ParseContentRange(cr)
 		if !ok || start != off || (info.Size >= 0 && total != info.Size) {
 			body.Close()
 			return nil, fmt.Errorf("%s: %w: asked for bytes from %d of %d, got Content-Range %q", s, download.ErrBadRange, off, info.Size, cr)
@@ -250,33 +249,6 @@ func (s *Source) Range(ctx context.Context, off, end int64, info download.Info) 
 		return nil, fmt.Errorf("%s: %w: size is now %d, was %d", s, download.ErrChanged, oi.Size, info.Size)
 	}
 	return body, nil
-}
-
-// parseContentRange parses "bytes START-END/TOTAL" (TOTAL may be "*", -1).
-func parseContentRange(v string) (start, total int64, ok bool) {
-	rest, found := strings.CutPrefix(v, "bytes ")
-	if !found {
-		return 0, 0, false
-	}
-	span, tot, found := strings.Cut(rest, "/")
-	if !found {
-		return 0, 0, false
-	}
-	a, _, found := strings.Cut(span, "-")
-	if !found {
-		return 0, 0, false
-	}
-	start, err := strconv.ParseInt(a, 10, 64)
-	if err != nil || start < 0 {
-		return 0, 0, false
-	}
-	total = -1
-	if tot != "*" {
-		if total, err = strconv.ParseInt(tot, 10, 64); err != nil {
-			return 0, 0, false
-		}
-	}
-	return start, total, true
 }
 
 // Codes of S3 errors that say the credentials are wrong, expired or not

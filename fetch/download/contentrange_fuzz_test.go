@@ -1,4 +1,4 @@
-package https
+package download
 
 import (
 	"strconv"
@@ -6,7 +6,7 @@ import (
 	"testing"
 )
 
-// FuzzParseContentRange checks parseContentRange against RFC 9110's
+// FuzzParseContentRange checks ParseContentRange against RFC 9110's
 // Content-Range for a satisfied range, "bytes FIRST-LAST/COMPLETE" with
 // COMPLETE possibly "*" (reported as -1): every accepted header has
 // 0 <= FIRST <= LAST and LAST < COMPLETE when COMPLETE is known, each number
@@ -38,15 +38,15 @@ func FuzzParseContentRange(f *testing.F) {
 		f.Add(s)
 	}
 	f.Fuzz(func(t *testing.T, v string) {
-		start, end, total, ok := parseContentRange(v)
+		start, end, total, ok := ParseContentRange(v)
 		if !ok {
 			if start != 0 || end != 0 || total != 0 {
-				t.Fatalf("parseContentRange(%q) rejected but returned %d, %d, %d", v, start, end, total)
+				t.Fatalf("ParseContentRange(%q) rejected but returned %d, %d, %d", v, start, end, total)
 			}
 			return
 		}
 		if start < 0 || end < start || (total != -1 && total <= end) || total < -1 {
-			t.Fatalf("parseContentRange(%q) = %d-%d/%d: want 0 <= start <= end < total (or total -1)", v, start, end, total)
+			t.Fatalf("ParseContentRange(%q) = %d-%d/%d: want 0 <= start <= end < total (or total -1)", v, start, end, total)
 		}
 		rest, _ := strings.CutPrefix(v, "bytes ")
 		span, complete, _ := strings.Cut(rest, "/")
@@ -56,18 +56,18 @@ func FuzzParseContentRange(f *testing.F) {
 				continue
 			}
 			if !digits(n) {
-				t.Fatalf("parseContentRange(%q) accepted %q, which is not a decimal number", v, n)
+				t.Fatalf("ParseContentRange(%q) accepted %q, which is not a decimal number", v, n)
 			}
 		}
 		formatted := formatContentRange(start, end, total)
-		s2, e2, t2, ok := parseContentRange(formatted)
+		s2, e2, t2, ok := ParseContentRange(formatted)
 		if !ok || s2 != start || e2 != end || t2 != total {
-			t.Fatalf("parseContentRange(%q) = %d-%d/%d, formatted %q parses as %d-%d/%d, %v", v, start, end, total, formatted, s2, e2, t2, ok)
+			t.Fatalf("ParseContentRange(%q) = %d-%d/%d, formatted %q parses as %d-%d/%d, %v", v, start, end, total, formatted, s2, e2, t2, ok)
 		}
 		// Leading zeros are valid but not canonical; otherwise the header
 		// is exactly what formatting its numbers gives.
 		if !leadingZero(first) && !leadingZero(last) && !leadingZero(complete) && formatted != v {
-			t.Fatalf("parseContentRange(%q) = %d-%d/%d, which formats as %q", v, start, end, total, formatted)
+			t.Fatalf("ParseContentRange(%q) = %d-%d/%d, which formats as %q", v, start, end, total, formatted)
 		}
 	})
 }
