@@ -259,7 +259,7 @@ func parseHTTP(input string) (Ref, error) {
 		return Ref{}, &RefError{Input: redact(input), Reason: "not a valid URL"}
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
-	if u.Host == "" {
+	if u.Hostname() == "" {
 		return Ref{}, &RefError{Input: redact(input), Reason: "URL has no host"}
 	}
 	u.Host = normalizeHost(u.Scheme, u.Host)
