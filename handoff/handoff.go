@@ -129,22 +129,25 @@ func Write(path string, f File) (bool, error) {
 	}
 	// The common case on a resync: the file already says this. Renames
 	// are atomic, so a read without the lock sees a whole file, and equal
-	// bytes need neither the lock nor a write.
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) {
+	// bytes need neither the lock nor a write. Unless this process has
+	// not yet looked for killed writers' temp files here: after a crash,
+	// the restarted agent may find every handoff already up to date, and
+	// would otherwise never take the lock that makes removing them safe.
+	dir := filepath.Dir(path)
+	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) && !sweepDue(dir) {
 		return false, nil
 	}
 	// Refused before anything (the lock file) is created beside it.
 	if err := CheckPath(path); err != nil {
 		return false, err
 	}
-	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return false, fmt.Errorf("handoff %s: create directory: %w", path, err)
 	}
 	// Writers of one handoff directory (the agent and one-shot ensures)
 	// take turns. Holding the lock, no other writer is mid-write, so any
 	// temp file in the directory is from a writer that was killed, and
 	// can go.
-	dir := filepath.Dir(path)
 	unlock, err := atomicfile.Lock(filepath.Join(dir, LockFile))
 	if err != nil {
 		return false, fmt.Errorf("handoff %s: %w", path, err)
@@ -208,12 +211,18 @@ var lastSweep sync.Map // directory -> time.Time
 // has not looked for them in the last sweepInterval. The caller holds dir's
 // lock.
 func sweepStale(dir string) {
-	now := time.Now()
-	if t, ok := lastSweep.Load(dir); ok && now.Sub(t.(time.Time)) < sweepInterval {
+	if !sweepDue(dir) {
 		return
 	}
 	_ = atomicfile.RemoveStaleIn(dir)
-	lastSweep.Store(dir, now)
+	lastSweep.Store(dir, time.Now())
+}
+
+// sweepDue reports whether this process has not looked for killed
+// writers' temp files in dir in the last sweepInterval.
+func sweepDue(dir string) bool {
+	t, ok := lastSweep.Load(dir)
+	return !ok || time.Since(t.(time.Time)) >= sweepInterval
 }
 
 // Read parses the handoff file at path.
