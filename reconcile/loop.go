@@ -619,7 +619,7 @@ func (l *Loop) retireOrphans(want map[string]wanted) {
 				}
 				reason = "replaced by " + w.spec.Ref.ID()
 			}
-			if err := l.cfg.Provisioner.RetireName(e.ID, u.Name, reason); err != nil {
+			if err := l.cfg.Provisioner.RetireName(e.ID, u.Name, "", reason); err != nil {
 				l.log.Warn("could not retire model", "model", u.Name, "id", e.ID, "err", err)
 				l.countError("retire")
 			}
@@ -630,7 +630,7 @@ func (l *Loop) retireOrphans(want map[string]wanted) {
 func (l *Loop) retire(st *modelState, reason string) {
 	l.flushUses()
 	if st.status.ID != "" {
-		if err := l.cfg.Provisioner.RetireName(st.status.ID, st.name, reason); err != nil {
+		if err := l.cfg.Provisioner.RetireName(st.status.ID, st.name, st.status.HandoffPath, reason); err != nil {
 			l.log.Warn("could not retire model", "model", st.name, "id", st.status.ID, "err", err)
 			l.countError("retire")
 		}
@@ -669,6 +669,10 @@ func (l *Loop) finish(r jobResult) {
 		l.pendingCount++
 	}
 	if st.removed {
+		if r.err == nil {
+			// The ensure wrote a handoff: the retirement must find it.
+			st.status.ID, st.status.HandoffPath = r.res.ID, r.res.HandoffPath
+		}
 		if l.models[st.name] == st {
 			l.retire(st, "spec file removed")
 		}
@@ -691,7 +695,7 @@ func (l *Loop) finish(r jobResult) {
 		l.setPhase(st, PhaseActive, r.res.Verification.Reason, st.status.LastError)
 		if st.replacing != "" && st.replacing != r.res.ID {
 			l.flushUses() // other names of the replaced model count
-			if err := l.cfg.Provisioner.RetireName(st.replacing, st.name, "replaced by "+r.res.ID); err != nil {
+			if err := l.cfg.Provisioner.RetireName(st.replacing, st.name, "", "replaced by "+r.res.ID); err != nil {
 				l.log.Warn("could not retire replaced model", "model", st.name, "id", st.replacing, "err", err)
 				l.countError("retire")
 			}

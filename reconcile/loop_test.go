@@ -608,3 +608,31 @@ func TestLoop_NameRemovedWhileItsEnsureRuns(t *testing.T) {
 	_, hasB := entry.Use("b")
 	assert.False(t, hasB)
 }
+
+// TestLoop_ModelRetiredWhileANewNameIsEnsured removes both names of a
+// model while the second name's first ensure runs: the model is retired
+// under the first name before the second is recorded, and the second's
+// handoff must go too.
+func TestLoop_ModelRetiredWhileANewNameIsEnsured(t *testing.T) {
+	release := make(chan struct{})
+	e := startLoop(t, nil, 2, func(f *flakyFetcher) { f.block["b"] = release })
+	p := e.model(t, "shared", "abc")
+	e.spec(t, "a.yaml", "model_ref: "+p+"\n")
+	e.resyncAndWait(t)
+	e.waitPhase(t, "a", PhaseActive)
+
+	e.spec(t, "b.yaml", "model_ref: "+p+"\n")
+	e.resync()
+	e.waitPhase(t, "b", PhaseVerifying)
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "a.yaml")))
+	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "b.yaml")))
+	e.resync()
+	e.waitPhase(t, "a", PhaseRetired)
+	close(release)
+	e.waitPhase(t, "b", PhaseRetired)
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "a.json"))
+	assert.NoFileExists(t, filepath.Join(e.handoffDir, "b.json"))
+	entry, err := e.cat.Get("file:" + p)
+	require.NoError(t, err)
+	assert.Equal(t, catalog.Retired, entry.Lifecycle)
+}

@@ -415,9 +415,28 @@ func (p *Provisioner) Retire(id, reason string) error {
 
 // RetireName withdraws one name's use of the model id: its handoff file is
 // removed, and the entry is retired only when no other name declares the
-// model any more.
-func (p *Provisioner) RetireName(id, name, reason string) error {
-	return p.retire(id, name, reason)
+// model any more. handoffPath, when set, is the handoff the caller knows
+// the name had: it is removed too if it still describes the model and no
+// remaining name uses it, which covers a name whose use never reached the
+// catalog (its ensure finished as the name went, or the model was retired
+// under its other names meanwhile).
+func (p *Provisioner) RetireName(id, name, handoffPath, reason string) error {
+	err := p.retire(id, name, reason)
+	if handoffPath == "" {
+		return err
+	}
+	if e, gerr := p.cat.Get(id); gerr == nil && e.Lifecycle == catalog.Active {
+		for _, u := range e.Uses() {
+			if u.HandoffPath == handoffPath {
+				return err
+			}
+		}
+	}
+	removed, rerr := removeOwnHandoff(handoffPath, id)
+	if removed {
+		p.log.Info("handoff removed", "model", name, "id", id, "path", handoffPath, "reason", reason)
+	}
+	return errors.Join(err, rerr)
 }
 
 func (p *Provisioner) retire(id, name, reason string) error {
