@@ -625,6 +625,11 @@ func (p *Provisioner) handoffTaken(id string, u catalog.Use) error {
 	if u.HandoffPath == "" {
 		return nil
 	}
+	if d, ok := p.cat.(interface{ Dir() string }); ok && filepath.Dir(filepath.Clean(u.HandoffPath)) == d.Dir() {
+		// Handoff writers sweep their directory for killed writers' temp
+		// files, which would include the catalog's.
+		return fmt.Errorf("handoff path %s is in the state directory: give it a directory of its own", u.HandoffPath)
+	}
 	if err := handoff.CheckPath(u.HandoffPath); err != nil {
 		return err
 	}

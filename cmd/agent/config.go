@@ -175,6 +175,11 @@ func (c Config) Validate() error {
 	if c.FreeSpaceHeadroom < 0 {
 		bad("free_space_headroom", "must not be negative")
 	}
+	if c.StateDir != "" && filepath.Clean(c.Handoff()) == filepath.Clean(c.StateDir) {
+		// Handoff writers sweep their directory for killed writers' temp
+		// files, which would include the catalog's.
+		bad("handoff_dir", "%s is the state directory: give handoff files a directory of their own", c.Handoff())
+	}
 	switch strings.ToLower(c.S3PathStyle) {
 	case "", "true", "false":
 	default:

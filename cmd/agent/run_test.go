@@ -243,6 +243,7 @@ func TestConfig_Load(t *testing.T) {
 		"concurrency": "concurrency: 0\n",
 		"listen":      "listen: nonsense\n",
 		"log_level":   "log_level: loud\n",
+		"handoff_dir": "handoff_dir: /srv/state/\n", // the state directory, from the environment
 	} {
 		require.NoError(t, os.WriteFile(cfgPath, []byte(content), 0o644))
 		_, err = loadConfig(cfgPath, true, nil)
