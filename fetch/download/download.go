@@ -270,18 +270,20 @@ func fetchOnce(ctx context.Context, store *content.Store, in *content.Ingest, sr
 
 // plan splits the object into parts: one stream unless the source serves
 // ranges and the object is at least two PartSize long. A large object is
-// cut into parts of PartSize, fetched in order, Parts at a time: the
-// contiguous prefix the hasher follows then trails the bytes on disk by at
-// most Parts parts, so a resumed download has little to read back and
-// hash.
+// cut into parts of at most PartSize (a sixty-fourth of the object, but no
+// less than minPart), fetched in order, Parts at a time: the contiguous
+// prefix the hasher follows then trails the bytes on disk by at most Parts
+// parts, so a resumed download has little to read back and hash, while the
+// number of requests stays small.
 func plan(info Info, opts Options) []content.Part {
 	if !info.Ranges || info.Size < 2*opts.PartSize || opts.Parts == 1 {
 		end := info.Size
 		return []content.Part{{Start: 0, End: end}}
 	}
-	n := max(int64(opts.Parts), (info.Size+opts.PartSize-1)/opts.PartSize)
-	if max := info.Size / opts.PartSize; max < n {
-		n = max
+	piece := min(opts.PartSize, max(info.Size/64, minPart))
+	n := max(int64(opts.Parts), (info.Size+piece-1)/piece)
+	if most := info.Size / piece; most < n {
+		n = most
 	}
 	chunk := (info.Size + n - 1) / n
 	var parts []content.Part
@@ -290,6 +292,9 @@ func plan(info Info, opts Options) []content.Part {
 	}
 	return parts
 }
+
+// minPart is the smallest part plan cuts a large object into.
+const minPart = 16 << 20
 
 func statWithRetry(ctx context.Context, src Source, opts Options) (Info, error) {
 	var info Info
