@@ -134,11 +134,12 @@ func Write(path string, f File) (bool, error) {
 	// the restarted agent may find every handoff already up to date, and
 	// would otherwise never take the lock that makes removing them safe.
 	dir := filepath.Dir(path)
-	if cur, err := os.ReadFile(path); err == nil && bytes.Equal(cur, data) && !sweepDue(dir) {
+	cur, err := os.ReadFile(path)
+	if err == nil && bytes.Equal(cur, data) && !sweepDue(dir) {
 		return false, nil
 	}
 	// Refused before anything (the lock file) is created beside it.
-	if err := CheckPath(path); err != nil {
+	if err := checkCurrent(path, cur, err); err != nil {
 		return false, err
 	}
 	if err := os.MkdirAll(dir, 0o755); err != nil {
@@ -154,14 +155,12 @@ func Write(path string, f File) (bool, error) {
 	}
 	defer unlock()
 	sweepStale(dir)
-	cur, err := os.ReadFile(path)
-	switch {
-	case err == nil && bytes.Equal(cur, data):
+	cur, err = os.ReadFile(path)
+	if err == nil && bytes.Equal(cur, data) {
 		return false, nil
-	case err == nil && len(bytes.TrimSpace(cur)) > 0 && !isHandoff(cur):
-		return false, fmt.Errorf("handoff %s: %w; it was left alone: move it away, or give the model another handoff path", path, ErrNotHandoff)
-	case err != nil && !errors.Is(err, fs.ErrNotExist):
-		return false, fmt.Errorf("handoff %s: %w", path, err)
+	}
+	if err := checkCurrent(path, cur, err); err != nil {
+		return false, err
 	}
 	if err := atomicfile.Write(path, data, 0o644); err != nil {
 		return false, fmt.Errorf("handoff %s: %w", path, err)
@@ -174,6 +173,12 @@ func Write(path string, f File) (bool, error) {
 // Write would refuse to replace.
 func CheckPath(path string) error {
 	cur, err := os.ReadFile(path)
+	return checkCurrent(path, cur, err)
+}
+
+// checkCurrent judges what reading the file at path gave: nothing there,
+// an empty file or a handoff may be replaced; anything else may not.
+func checkCurrent(path string, cur []byte, err error) error {
 	switch {
 	case errors.Is(err, fs.ErrNotExist):
 		return nil
