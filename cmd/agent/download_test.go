@@ -3,7 +3,6 @@ package main
 import (
 	"crypto/sha256"
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"io"
 	"os"
@@ -22,28 +21,6 @@ import (
 	"github.com/model-provisioner/model-provisioner/internal/testserver/nginx"
 	"github.com/model-provisioner/model-provisioner/internal/testserver/s3srv"
 )
-
-// ingestProgress returns the durable fraction of the download in state, as
-// its checkpoint records it.
-func ingestProgress(state string) float64 {
-	matches, _ := filepath.Glob(filepath.Join(state, content.IngestDir, "*", "state.json"))
-	for _, m := range matches {
-		raw, err := os.ReadFile(m)
-		if err != nil {
-			continue
-		}
-		var st content.IngestState
-		if json.Unmarshal(raw, &st) != nil || st.Size <= 0 {
-			continue
-		}
-		var done int64
-		for _, p := range st.Parts {
-			done += p.Done
-		}
-		return float64(done) / float64(st.Size)
-	}
-	return 0
-}
 
 func hashFile(t *testing.T, p string) string {
 	t.Helper()
@@ -91,12 +68,12 @@ func TestEnsure_ResumesAfterSIGKILL(t *testing.T) {
 		cmd.Env = append(os.Environ(), env...)
 		require.NoError(t, cmd.Start())
 		deadline := time.Now().Add(60 * time.Second)
-		for ingestProgress(state) < at && time.Now().Before(deadline) {
+		for fetchtest.IngestProgress(state) < at && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
-		got := ingestProgress(state)
+		got := fetchtest.IngestProgress(state)
 		t.Logf("killed at %.0f%% (target %.0f%%)", got*100, at*100)
 		require.GreaterOrEqual(t, got, at, "the download did not reach %.0f%% in time", at*100)
 		blobsAreWhole(t, state)
@@ -153,12 +130,12 @@ func TestEnsure_S3ResumesAfterSIGKILL(t *testing.T) {
 		cmd.Env = append(os.Environ(), env...)
 		require.NoError(t, cmd.Start())
 		deadline := time.Now().Add(60 * time.Second)
-		for ingestProgress(state) < at && time.Now().Before(deadline) {
+		for fetchtest.IngestProgress(state) < at && time.Now().Before(deadline) {
 			time.Sleep(20 * time.Millisecond)
 		}
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
-		require.GreaterOrEqual(t, ingestProgress(state), at)
+		require.GreaterOrEqual(t, fetchtest.IngestProgress(state), at)
 		blobsAreWhole(t, state)
 	}
 	r := runBinary(t, t.TempDir(), env, args...)

@@ -202,10 +202,10 @@ func TestFaultDiskFull(t *testing.T) {
 	// everything else carries on.
 	writeSpec(t, models, "mid.yaml", fmt.Sprintf("model_ref: %s\nexpected_digest: {algo: sha256, value: %s}\n", srv.FileURL("mid.bin"), midDigest.Value))
 	deadline := time.Now().Add(60 * time.Second)
-	for ingestProgress(state) < 0.15 && time.Now().Before(deadline) {
+	for fetchtest.IngestProgress(state) < 0.15 && time.Now().Before(deadline) {
 		time.Sleep(20 * time.Millisecond)
 	}
-	require.GreaterOrEqual(t, ingestProgress(state), 0.15, "the mid model starts downloading")
+	require.GreaterOrEqual(t, fetchtest.IngestProgress(state), 0.15, "the mid model starts downloading")
 	ballast := filepath.Join(state, "ballast")
 	filled, err := fillFilesystem(ballast)
 	require.NoError(t, err)

@@ -595,7 +595,7 @@ func TestFaultKillDownloads(t *testing.T) {
 		{"10%", func() bool { return received() >= 0.10 }},
 		{"50%", func() bool { return received() >= 0.50 }},
 		{"90%", func() bool { return received() >= 0.90 }},
-		{"100%", func() bool { return received() >= 0.99 || ingestProgress(state) >= 0.99 || blobExists() }},
+		{"100%", func() bool { return received() >= 0.99 || fetchtest.IngestProgress(state) >= 0.99 || blobExists() }},
 	}
 	run := func() (*exec.Cmd, chan error, *testserver.Buffer) {
 		cmd := exec.Command(binary, args...)
@@ -642,7 +642,7 @@ func TestFaultKillDownloads(t *testing.T) {
 			where = "committed"
 		}
 		at = append(at, pt.label+"→"+where)
-		t.Logf("killed with %s received, %.1f%% checkpointed (target %s)", where, ingestProgress(state)*100, pt.label)
+		t.Logf("killed with %s received, %.1f%% checkpointed (target %s)", where, fetchtest.IngestProgress(state)*100, pt.label)
 		observe("after the kill at " + pt.label)
 	}
 

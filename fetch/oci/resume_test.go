@@ -3,7 +3,6 @@ package oci
 import (
 	"bytes"
 	"context"
-	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
@@ -65,28 +64,6 @@ func TestHelperProcess_fetch(t *testing.T) {
 	os.Exit(0)
 }
 
-// ingestProgress returns the durable fraction of the download under state,
-// as its checkpoint records it.
-func ingestProgress(state string) float64 {
-	matches, _ := filepath.Glob(filepath.Join(state, content.IngestDir, "*", "state.json"))
-	for _, m := range matches {
-		raw, err := os.ReadFile(m)
-		if err != nil {
-			continue
-		}
-		var st content.IngestState
-		if json.Unmarshal(raw, &st) != nil || st.Size <= 0 {
-			continue
-		}
-		var done int64
-		for _, p := range st.Parts {
-			done += p.Done
-		}
-		return float64(done) / float64(st.Size)
-	}
-	return 0
-}
-
 // TestFetch_ResumesAfterSIGKILL pulls a large layer from the registry in a
 // separate process, kills it with SIGKILL twice mid-download, and checks
 // that the last run completes with the right bytes, never put anything
@@ -114,12 +91,12 @@ func TestFetch_ResumesAfterSIGKILL(t *testing.T) {
 		cmd.Stdout, cmd.Stderr = out, out
 		require.NoError(t, cmd.Start())
 		deadline := time.Now().Add(60 * time.Second)
-		for ingestProgress(state) < at && time.Now().Before(deadline) {
+		for fetchtest.IngestProgress(state) < at && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
 		require.NoError(t, cmd.Process.Signal(syscall.SIGKILL))
 		_ = cmd.Wait()
-		got := ingestProgress(state)
+		got := fetchtest.IngestProgress(state)
 		t.Logf("killed at %.0f%% (target %.0f%%)", got*100, at*100)
 		require.GreaterOrEqual(t, got, at, "the download did not reach %.0f%% in time; helper said:\n%s", at*100, out.String())
 		require.Less(t, got, 1.0, "the download finished before the kill")
