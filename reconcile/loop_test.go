@@ -585,16 +585,7 @@ func TestLoop_NamesSwapModels(t *testing.T) {
 // active model while its first ensure is still running: the handoff that
 // ensure writes does not outlive the name.
 func TestLoop_NameRemovedWhileItsEnsureRuns(t *testing.T) {
-	release := make(chan struct{})
-	e := startLoop(t, nil, 2, func(f *flakyFetcher) { f.block["b"] = release })
-	p := e.model(t, "shared", "abc")
-	e.spec(t, "a.yaml", "model_ref: "+p+"\n")
-	e.resyncAndWait(t)
-	e.waitPhase(t, "a", PhaseActive)
-
-	e.spec(t, "b.yaml", "model_ref: "+p+"\n")
-	e.resync()
-	require.Eventually(t, func() bool { return e.fetcher.callCount("b") == 1 }, 5*time.Second, time.Millisecond)
+	e, p, release := secondNameInFlight(t)
 	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "b.yaml")))
 	e.resync()
 	e.waitPhase(t, "b", PhaseVerifying)
@@ -614,16 +605,7 @@ func TestLoop_NameRemovedWhileItsEnsureRuns(t *testing.T) {
 // under the first name before the second is recorded, and the second's
 // handoff must go too.
 func TestLoop_ModelRetiredWhileANewNameIsEnsured(t *testing.T) {
-	release := make(chan struct{})
-	e := startLoop(t, nil, 2, func(f *flakyFetcher) { f.block["b"] = release })
-	p := e.model(t, "shared", "abc")
-	e.spec(t, "a.yaml", "model_ref: "+p+"\n")
-	e.resyncAndWait(t)
-	e.waitPhase(t, "a", PhaseActive)
-
-	e.spec(t, "b.yaml", "model_ref: "+p+"\n")
-	e.resync()
-	e.waitPhase(t, "b", PhaseVerifying)
+	e, p, release := secondNameInFlight(t)
 	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "a.yaml")))
 	require.NoError(t, os.Remove(filepath.Join(e.modelsDir, "b.yaml")))
 	e.resync()
@@ -635,4 +617,21 @@ func TestLoop_ModelRetiredWhileANewNameIsEnsured(t *testing.T) {
 	entry, err := e.cat.Get("file:" + p)
 	require.NoError(t, err)
 	assert.Equal(t, catalog.Retired, entry.Lifecycle)
+}
+
+// secondNameInFlight makes model "shared" active as "a", then declares it
+// as "b" too and returns while b's first ensure is held: closing release
+// lets it finish.
+func secondNameInFlight(t *testing.T) (e *loopEnv, path string, release chan struct{}) {
+	t.Helper()
+	release = make(chan struct{})
+	e = startLoop(t, nil, 2, func(f *flakyFetcher) { f.block["b"] = release })
+	path = e.model(t, "shared", "abc")
+	e.spec(t, "a.yaml", "model_ref: "+path+"\n")
+	e.resyncAndWait(t)
+	e.waitPhase(t, "a", PhaseActive)
+	e.spec(t, "b.yaml", "model_ref: "+path+"\n")
+	e.resync()
+	require.Eventually(t, func() bool { return e.fetcher.callCount("b") == 1 }, 5*time.Second, time.Millisecond)
+	return e, path, release
 }
