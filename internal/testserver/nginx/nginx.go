@@ -17,6 +17,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -69,30 +70,20 @@ type Server struct {
 	ErrorLog string
 
 	prefix   string
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	output   *testserver.Buffer
+	proc     *testserver.Process
 	stopOnce sync.Once
 }
 
 // Available reports whether an nginx binary can be found.
 func Available() bool {
-	_, err := binary()
-	return err == nil
+	_, ok := binary()
+	return ok
 }
 
 // binary finds nginx on PATH or where distributions install it; /usr/sbin
 // is often missing from an unprivileged user's PATH.
-func binary() (string, error) {
-	if p, err := exec.LookPath("nginx"); err == nil {
-		return p, nil
-	}
-	for _, p := range []string{"/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx"} {
-		if fi, err := os.Stat(p); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-			return p, nil
-		}
-	}
-	return "", errors.New(NotInstalled)
+func binary() (string, bool) {
+	return testserver.FindBinary("nginx", "/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/local/nginx/sbin/nginx")
 }
 
 // Start runs nginx serving opts.Root on a free loopback port and returns
@@ -101,13 +92,8 @@ func binary() (string, error) {
 // environment variable is set, so CI cannot pass by skipping.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(NotInstalled)
-		}
-		t.Skip(NotInstalled)
-	}
+	bin, ok := binary()
+	testserver.SkipWithout(t, ok, NotInstalled)
 	if opts.Root == "" {
 		t.Fatal("nginx.Start: Options.Root is empty")
 	}
@@ -208,42 +194,35 @@ func (s *Server) launch(bin string, c conf) error {
 
 	// -e sends the messages nginx logs before reading its configuration to
 	// the test's error log instead of a system path.
-	cmd := exec.Command(bin, "-p", s.prefix+"/", "-c", confPath, "-e", s.ErrorLog)
-	out := &testserver.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+	// In its own process group, so its workers can be killed with it.
+	proc, err := testserver.StartProcess(exec.Command(bin, "-p", s.prefix+"/", "-c", confPath, "-e", s.ErrorLog), syscall.SIGTERM)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	s.cmd, s.exited, s.output = cmd, exited, out
+	s.proc = proc
 
 	addr := net.JoinHostPort("127.0.0.1", strconv.Itoa(c.Port))
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
-		case <-exited:
+		case <-proc.Exited():
 			diag := s.diagnostics()
 			if strings.Contains(diag, "Address already in use") {
 				return fmt.Errorf("port %d: %w", c.Port, errAddrInUse)
 			}
-			return fmt.Errorf("nginx exited during start-up (%v):\n%s", cmd.ProcessState, diag)
+			return fmt.Errorf("nginx exited during start-up (%v):\n%s", proc.State(), diag)
 		default:
 		}
 		// The pid file is written after the listening sockets are open, so
 		// a connection accepted before it could belong to someone else.
-		if s.pidFileIs(cmd.Process.Pid) {
+		if s.pidFileIs(proc.Pid()) {
 			if conn, err := net.DialTimeout("tcp", addr, time.Second); err == nil {
 				conn.Close()
 				return nil
 			}
 		}
 		if time.Now().After(deadline) {
-			s.kill()
+			proc.Stop(syscall.SIGKILL, 0)
 			return fmt.Errorf("nginx did not accept connections on %s within %v:\n%s", addr, startTimeout, s.diagnostics())
 		}
 		time.Sleep(20 * time.Millisecond)
@@ -265,8 +244,8 @@ func (s *Server) diagnostics() string {
 	if log, err := os.ReadFile(s.ErrorLog); err == nil && len(log) > 0 {
 		fmt.Fprintf(&b, "%s:\n%s", s.ErrorLog, log)
 	}
-	if s.output != nil {
-		if out := s.output.String(); out != "" {
+	if s.proc != nil {
+		if out := s.proc.Output(); out != "" {
 			fmt.Fprintf(&b, "output:\n%s", out)
 		}
 	}
@@ -282,23 +261,10 @@ func (s *Server) diagnostics() string {
 // to take the server away in the middle of a test.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		select {
-		case <-s.exited:
-		default:
-			signalGroup(s.cmd, sigQuit)
-			select {
-			case <-s.exited:
-			case <-time.After(3 * time.Second):
-			}
+		if s.proc != nil {
+			s.proc.Stop(syscall.SIGQUIT, 3*time.Second)
 		}
-		s.kill()
 	})
-}
-
-// kill ends nginx and any worker it left behind, and waits for the master.
-func (s *Server) kill() {
-	killGroup(s.cmd)
-	<-s.exited
 }
 
 // Client returns an HTTP client that trusts the server's CA (when TLS is

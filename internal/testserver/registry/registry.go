@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -58,28 +59,19 @@ type Server struct {
 	user     string
 	password string
 
-	cmd      *exec.Cmd
-	exited   chan struct{}
-	output   *testserver.Buffer
+	proc     *testserver.Process
 	stopOnce sync.Once
 }
 
 // Available reports whether a docker-registry binary can be found.
 func Available() bool {
-	_, err := binary()
-	return err == nil
+	_, ok := binary()
+	return ok
 }
 
 // binary finds the registry: Debian installs it as /usr/bin/docker-registry.
-func binary() (string, error) {
-	if p, err := exec.LookPath("docker-registry"); err == nil {
-		return p, nil
-	}
-	const deb = "/usr/bin/docker-registry"
-	if fi, err := os.Stat(deb); err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0 {
-		return deb, nil
-	}
-	return "", errors.New(NotInstalled)
+func binary() (string, bool) {
+	return testserver.FindBinary("docker-registry", "/usr/bin/docker-registry")
 }
 
 // Start runs a registry with empty storage on a free loopback port, and the
@@ -89,13 +81,8 @@ func binary() (string, error) {
 // pass by skipping.
 func Start(t testing.TB, opts Options) *Server {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(NotInstalled)
-		}
-		t.Skip(NotInstalled)
-	}
+	bin, ok := binary()
+	testserver.SkipWithout(t, ok, NotInstalled)
 	dir := t.TempDir()
 	s := &Server{dir: dir, Root: filepath.Join(dir, "storage")}
 	if err := os.MkdirAll(s.Root, 0o755); err != nil {
@@ -114,6 +101,7 @@ func Start(t testing.TB, opts Options) *Server {
 	// A port found free may be taken before the registry binds it; it then
 	// exits with "address already in use" and another port is tried.
 	const attempts = 5
+	var err error
 	for i := 1; ; i++ {
 		c.Port, err = freePort()
 		if err != nil {
@@ -193,31 +181,23 @@ func (s *Server) launch(bin string, c conf) error {
 	if err := os.WriteFile(cfgPath, []byte(c.render()), 0o644); err != nil {
 		return err
 	}
-	cmd := exec.Command(bin, "serve", cfgPath)
-	out := &testserver.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+	proc, err := testserver.StartProcess(exec.Command(bin, "serve", cfgPath), syscall.SIGKILL)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	s.cmd, s.exited, s.output = cmd, exited, out
+	s.proc = proc
 
 	base := fmt.Sprintf("http://127.0.0.1:%d/v2/", c.Port)
 	client := &http.Client{Timeout: time.Second}
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
-		case <-exited:
-			diag := out.String()
+		case <-proc.Exited():
+			diag := proc.Output()
 			if strings.Contains(diag, "address already in use") {
 				return fmt.Errorf("port %d: %w", c.Port, errAddrInUse)
 			}
-			return fmt.Errorf("docker-registry exited during start-up (%v):\n%s", cmd.ProcessState, diag)
+			return fmt.Errorf("docker-registry exited during start-up (%v):\n%s", proc.State(), diag)
 		default:
 		}
 		// The API version header tells this registry from anything else
@@ -229,8 +209,8 @@ func (s *Server) launch(bin string, c conf) error {
 			}
 		}
 		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("docker-registry did not answer on %s within %v:\n%s", base, startTimeout, out.String())
+			proc.Stop(syscall.SIGKILL, 0)
+			return fmt.Errorf("docker-registry did not answer on %s within %v:\n%s", base, startTimeout, proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -242,25 +222,19 @@ func (s *Server) launch(bin string, c conf) error {
 // middle of a test (the proxy then answers 502).
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		if s.cmd == nil || s.cmd.Process == nil {
-			return
-		}
-		signalGroup(s.cmd, sigTerm)
-		select {
-		case <-s.exited:
-		case <-time.After(5 * time.Second):
-			s.kill()
+		if s.proc != nil {
+			s.proc.Stop(syscall.SIGTERM, 5*time.Second)
 		}
 	})
 }
 
-func (s *Server) kill() {
-	killGroup(s.cmd)
-	<-s.exited
-}
-
 // Output returns what the registry has logged so far (warnings and errors).
-func (s *Server) Output() string { return s.output.String() }
+func (s *Server) Output() string {
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.Output()
+}
 
 // writeHtpasswd writes users as an htpasswd file of bcrypt hashes. The
 // lowest cost keeps start-up and every authenticated request fast.

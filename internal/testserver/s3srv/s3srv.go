@@ -63,9 +63,7 @@ type Server struct {
 
 	httpClient *http.Client
 	proxy      *proxy
-	cmd        *exec.Cmd
-	exited     chan struct{}
-	output     *testserver.Buffer
+	proc       *testserver.Process
 	stopOnce   sync.Once
 }
 
@@ -78,37 +76,27 @@ type Object struct {
 
 // Available reports whether a versitygw binary can be found.
 func Available() bool {
-	_, err := binary()
-	return err == nil
+	_, ok := binary()
+	return ok
 }
 
 // binary finds versitygw on PATH, in $GOBIN or in $GOPATH/bin, where go
 // install puts it and where a non-login shell's PATH often does not reach.
-func binary() (string, error) {
-	if p, err := exec.LookPath("versitygw"); err == nil {
-		return p, nil
-	}
-	var dirs []string
+func binary() (string, bool) {
+	var candidates []string
 	if d := os.Getenv("GOBIN"); d != "" {
-		dirs = append(dirs, d)
+		candidates = append(candidates, filepath.Join(d, "versitygw"))
 	}
 	for _, gp := range filepath.SplitList(build.Default.GOPATH) {
-		dirs = append(dirs, filepath.Join(gp, "bin"))
+		candidates = append(candidates, filepath.Join(gp, "bin", "versitygw"))
 	}
-	for _, d := range dirs {
-		if p := filepath.Join(d, "versitygw"); isExecutable(p) {
-			return p, nil
-		}
+	if p, ok := testserver.FindBinary("versitygw", candidates...); ok {
+		return p, true
 	}
-	if d := goEnvGOBIN(); d != "" && isExecutable(filepath.Join(d, "versitygw")) {
-		return filepath.Join(d, "versitygw"), nil
+	if d := goEnvGOBIN(); d != "" {
+		return testserver.FindBinary(filepath.Join(d, "versitygw"))
 	}
-	return "", errors.New(NotInstalled)
-}
-
-func isExecutable(p string) bool {
-	fi, err := os.Stat(p)
-	return err == nil && fi.Mode().IsRegular() && fi.Mode().Perm()&0o111 != 0
+	return "", false
 }
 
 // goEnvGOBIN returns GOBIN as set with go env -w, which the environment
@@ -143,13 +131,8 @@ func StartTLS(t testing.TB) *Server {
 
 func start(t testing.TB, useTLS bool) *Server {
 	t.Helper()
-	bin, err := binary()
-	if err != nil {
-		if os.Getenv("CI") != "" {
-			t.Fatal(NotInstalled)
-		}
-		t.Skip(NotInstalled)
-	}
+	bin, ok := binary()
+	testserver.SkipWithout(t, ok, NotInstalled)
 	root := t.TempDir()
 	s := &Server{
 		AccessKey: "AKIAMODELPROVTEST",
@@ -190,6 +173,7 @@ func start(t testing.TB, useTLS bool) *Server {
 	// server then exits and another port is tried.
 	const attempts = 5
 	var addr string
+	var err error
 	for i := 1; ; i++ {
 		addr, err = freeAddr()
 		if err != nil {
@@ -232,33 +216,25 @@ var errExited = errors.New("versitygw exited during start-up")
 // a connection accepted by another process that took the port must not be
 // mistaken for it.
 func (s *Server) launch(bin string, args []string) error {
-	cmd := exec.Command(bin, args...)
-	out := &testserver.Buffer{}
-	cmd.Stdout, cmd.Stderr = out, out
-	setProcAttr(cmd)
-	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", bin, err)
+	proc, err := testserver.StartProcess(exec.Command(bin, args...), syscall.SIGKILL)
+	if err != nil {
+		return err
 	}
-	exited := make(chan struct{})
-	go func() {
-		cmd.Wait()
-		close(exited)
-	}()
-	s.cmd, s.exited, s.output = cmd, exited, out
+	s.proc = proc
 
 	deadline := time.Now().Add(startTimeout)
 	for {
 		select {
-		case <-exited:
-			return fmt.Errorf("%w (%v):\n%s", errExited, cmd.ProcessState, out.String())
+		case <-proc.Exited():
+			return fmt.Errorf("%w (%v):\n%s", errExited, proc.State(), proc.Output())
 		default:
 		}
 		if s.answers() {
 			return nil
 		}
 		if time.Now().After(deadline) {
-			s.kill()
-			return fmt.Errorf("versitygw did not answer on %s within %v:\n%s", s.ServerEndpoint, startTimeout, out.String())
+			proc.Stop(syscall.SIGKILL, 0)
+			return fmt.Errorf("versitygw did not answer on %s within %v:\n%s", s.ServerEndpoint, startTimeout, proc.Output())
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
@@ -287,27 +263,19 @@ func (s *Server) answers() bool {
 // call it directly to take the server away in the middle of a test.
 func (s *Server) Stop() {
 	s.stopOnce.Do(func() {
-		select {
-		case <-s.exited:
-			return
-		default:
-		}
-		s.cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-s.exited:
-		case <-time.After(3 * time.Second):
-			s.kill()
+		if s.proc != nil {
+			s.proc.Stop(syscall.SIGTERM, 3*time.Second)
 		}
 	})
 }
 
-func (s *Server) kill() {
-	s.cmd.Process.Kill()
-	<-s.exited
-}
-
 // Output returns what the server printed, for failure messages.
-func (s *Server) Output() string { return s.output.String() }
+func (s *Server) Output() string {
+	if s.proc == nil {
+		return ""
+	}
+	return s.proc.Output()
+}
 
 // CreateBucket creates a bucket. It fails the test on error.
 func (s *Server) CreateBucket(t testing.TB, name string) {

@@ -1,6 +1,6 @@
 //go:build !linux
 
-package nginx
+package testserver
 
 import (
 	"os"
@@ -8,9 +8,7 @@ import (
 	"syscall"
 )
 
-const sigQuit = syscall.SIGQUIT
-
-func setProcAttr(*exec.Cmd) {}
+func setProcAttr(*exec.Cmd, syscall.Signal) {}
 
 func signalGroup(cmd *exec.Cmd, sig syscall.Signal) {
 	cmd.Process.Signal(os.Signal(sig))
