@@ -130,6 +130,19 @@ func (r Ref) DefaultName() string {
 //
 // Errors wrap ErrInvalidRef (as a *RefError).
 func ParseRef(s, baseDir string) (Ref, error) {
+	ref, err := parseRef(s, baseDir)
+	if err != nil {
+		return Ref{}, err
+	}
+	// Percent-escapes decode too: "http://%C2%80/x" names a host holding
+	// a control character.
+	if strings.IndexFunc(ref.ID(), unicode.IsControl) >= 0 {
+		return Ref{}, &RefError{Input: redact(strings.TrimSpace(s)), Reason: "decodes to a control character (a newline, tab or escape)"}
+	}
+	return ref, nil
+}
+
+func parseRef(s, baseDir string) (Ref, error) {
 	if strings.ContainsRune(s, 0) {
 		return Ref{}, &RefError{Input: redact(s), Reason: "contains a NUL byte"}
 	}
